@@ -1,0 +1,43 @@
+"""The loss contract: ``loss(pos[B], neg[B,K], weight=None, log_q=None) -> scalar``.
+
+``per_example`` returns one value per positive, so that positive selectors
+(PLD) and denoising losses (T-CE) can look at individual losses; ``forward``
+averages them unless a loss overrides it. ``context`` (a StepContext) is
+passed for losses with schedules.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data.interactions import Interactions
+from ..registry import Params, Registry
+
+LOSSES: Registry["Loss"] = Registry("loss", "recsys_neg.losses")
+
+
+def weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean over the negatives axis, weighted when weights are given ([B,K] -> [B])."""
+    if weight is None:
+        return values.mean(-1)
+    return (values * weight).sum(-1) / weight.sum(-1).clamp_min(1e-12)
+
+
+class Loss(nn.Module):
+    Params = Params
+
+    def __init__(self, data: Interactions, params: Params):
+        super().__init__()
+        self.params = params
+
+    def per_example(self, pos: torch.Tensor, neg: torch.Tensor, weight: torch.Tensor | None = None,
+                    log_q: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not define per_example()")
+
+    def forward(self, pos, neg, weight=None, log_q=None, context=None) -> torch.Tensor:
+        return self.per_example(pos, neg, weight, log_q).mean()
+
+
+def build_loss(name: str, values: dict, data: Interactions, field: str = "loss") -> Loss:
+    params = LOSSES.params(name, values, field)
+    return LOSSES.get(name)(data, params)

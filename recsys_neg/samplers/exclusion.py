@@ -1,0 +1,133 @@
+"""Exact "is (user, item) a training positive?" tests, and exact complement sampling.
+
+Three structures, chosen by size (measured on Gowalla, 2 cores): a dense
+boolean mask (~92 M lookups/s, users x items bytes), a bitset (~43 M/s, 1/8 of
+that), and sorted keys + searchsorted (~11 M/s, 8 bytes per interaction).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ..errors import DataError
+
+DEFAULT_BUDGET_BYTES = 1_500_000_000
+
+
+class PositiveSet:
+    kind = "base"
+
+    def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def nbytes(self) -> int:
+        raise NotImplementedError
+
+
+class DenseMask(PositiveSet):
+    kind = "dense"
+
+    def __init__(self, train: sp.csr_matrix, device):
+        n_users, self.n_items = train.shape
+        mask = torch.zeros(n_users * self.n_items, dtype=torch.bool)
+        u = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(train.indptr))
+        mask[torch.from_numpy(u * self.n_items + train.indices)] = True
+        self.mask = mask.to(device)
+
+    def contains(self, users, items):
+        return self.mask[users * self.n_items + items]
+
+    @property
+    def nbytes(self):
+        return self.mask.numel()
+
+
+class Bitset(PositiveSet):
+    kind = "bitset"
+
+    def __init__(self, train: sp.csr_matrix, device):
+        n_users, n_items = train.shape
+        self.words = (n_items + 7) // 8
+        u = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(train.indptr))
+        i = train.indices.astype(np.int64)
+        bits = np.zeros(n_users * self.words, dtype=np.uint8)
+        np.bitwise_or.at(bits, u * self.words + (i >> 3), (1 << (i & 7)).astype(np.uint8))
+        self.bits = torch.from_numpy(bits).to(device)
+
+    def contains(self, users, items):
+        word = self.bits[users * self.words + (items >> 3)]
+        return ((word >> (items & 7).to(torch.uint8)) & 1).bool()
+
+    @property
+    def nbytes(self):
+        return self.bits.numel()
+
+
+class SortedKeys(PositiveSet):
+    kind = "sorted"
+
+    def __init__(self, train: sp.csr_matrix, device):
+        n_users, self.n_items = train.shape
+        u = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(train.indptr))
+        keys = u * self.n_items + train.indices  # CSR with sorted indices: already sorted
+        self.keys = torch.from_numpy(keys).to(device)
+
+    def contains(self, users, items):
+        q = users * self.n_items + items
+        if self.keys.numel() == 0:
+            return torch.zeros_like(q, dtype=torch.bool)
+        pos = torch.searchsorted(self.keys, q).clamp_(max=self.keys.numel() - 1)
+        return self.keys[pos] == q
+
+    @property
+    def nbytes(self):
+        return self.keys.numel() * 8
+
+
+def build_positive_set(train: sp.csr_matrix, device="cpu", kind: str = "auto",
+                       budget_bytes: int = DEFAULT_BUDGET_BYTES) -> PositiveSet:
+    """Pick the fastest structure that fits ``budget_bytes`` (or the one named)."""
+    n_users, n_items = train.shape
+    if kind == "auto":
+        if n_users * n_items <= budget_bytes:
+            kind = "dense"
+        elif n_users * ((n_items + 7) // 8) <= budget_bytes:
+            kind = "bitset"
+        else:
+            kind = "sorted"
+    classes = {"dense": DenseMask, "bitset": Bitset, "sorted": SortedKeys}
+    return classes[kind](train, device)
+
+
+class ComplementSampler:
+    """Exact uniform draw from the items a user has NOT interacted with.
+
+    The r-th non-positive item of a user with sorted positives p_0 < p_1 < ...
+    is r + #{j : p_j - j <= r}; one searchsorted over all users' shifted
+    positives answers a whole batch. Used for the draws rejection leaves over.
+    """
+
+    def __init__(self, train: sp.csr_matrix, device="cpu"):
+        n_users, self.n_items = train.shape
+        indptr = train.indptr.astype(np.int64)
+        deg = np.diff(indptr)
+        if (deg >= self.n_items).any():
+            full = int((deg >= self.n_items).sum())
+            raise DataError(f"{full} user(s) interacted with every item: no negative can be "
+                            "sampled for them with exclusion on")
+        u = np.repeat(np.arange(n_users, dtype=np.int64), deg)
+        local = np.arange(len(u), dtype=np.int64) - indptr[u]
+        shifted = train.indices.astype(np.int64) - local
+        self.stride = self.n_items + 1
+        self.keys = torch.from_numpy(u * self.stride + shifted).to(device)
+        self.indptr = torch.from_numpy(indptr).to(device)
+        self.free = torch.from_numpy(self.n_items - deg).to(device)
+
+    def sample(self, users: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        rand = torch.rand(users.shape, generator=generator, device=users.device)
+        r = (rand * self.free[users]).long()
+        r = torch.minimum(r, self.free[users] - 1)
+        count = torch.searchsorted(self.keys, users * self.stride + r, right=True) - self.indptr[users]
+        return r + count

@@ -1,0 +1,66 @@
+"""Uniform negatives, optionally excluding the user's training positives exactly.
+
+Draws are fresh every batch. Exclusion is rejection sampling against a
+membership structure chosen by size; the few draws still rejected after a
+handful of rounds (users with very long histories) are drawn exactly from the
+user's complement, so the result is exact and the loop is bounded.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from ..registry import Params
+from .base import SAMPLERS, Negatives, NegativeSampler
+from .exclusion import ComplementSampler, build_positive_set
+
+
+class UniformParams(Params):
+    exclude_positives: bool = True
+    structure: Literal["auto", "dense", "bitset", "sorted"] = "auto"
+    memory_budget_mb: int = Field(1500, gt=0)
+    rejection_rounds: int = Field(4, ge=0)
+
+
+class ExcludingDraw:
+    """Uniform draws over all items, re-drawn until none is a training positive."""
+
+    def __init__(self, data, params: UniformParams, device):
+        self.n_items = data.n_items
+        self.rounds = params.rejection_rounds
+        self.positives = build_positive_set(data.train, device, params.structure,
+                                            params.memory_budget_mb * 1_000_000)
+        self.complement = ComplementSampler(data.train, device)
+
+    def fix(self, users: torch.Tensor, items: torch.Tensor, generator) -> torch.Tensor:
+        """Replace in place every entry of items [B, K] that is a positive of its user."""
+        flat_items = items.view(-1)
+        flat_users = users.unsqueeze(1).expand_as(items).reshape(-1)
+        bad = self.positives.contains(flat_users, flat_items).nonzero().squeeze(1)
+        for _ in range(self.rounds):
+            if bad.numel() == 0:
+                return items
+            redraw = torch.randint(self.n_items, bad.shape, generator=generator, device=items.device)
+            flat_items[bad] = redraw
+            bad = bad[self.positives.contains(flat_users[bad], redraw)]
+        if bad.numel():
+            flat_items[bad] = self.complement.sample(flat_users[bad], generator)
+        return items
+
+
+@SAMPLERS.register("uniform")
+class UniformSampler(NegativeSampler):
+    Params = UniformParams
+
+    def __init__(self, data, params: UniformParams, device="cpu"):
+        super().__init__(data, params, device)
+        self.exclusion = ExcludingDraw(data, params, self.device) if params.exclude_positives else None
+
+    def sample(self, users, positives, num, context):
+        gen = context.generator if context is not None else None
+        items = torch.randint(self.data.n_items, (users.shape[0], num), generator=gen, device=users.device)
+        if self.exclusion is not None:
+            self.exclusion.fix(users, items, gen)
+        return Negatives(items)

@@ -1,0 +1,79 @@
+"""MLflow tracking through ``MlflowClient`` (no global active-run state).
+
+Embedded default: a sqlite store plus a local artifact folder, no server.
+Metrics are buffered by the caller and sent with one ``log_batch`` call per
+epoch: a single ``log_metric`` costs ~25 ms on sqlite.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .base import Tracker, flatten_params
+
+DEFAULT_URI = "sqlite:///mlruns.db"
+DEFAULT_ARTIFACTS = "mlartifacts"
+_BATCH = 100  # MLflow accepts at most 100 params per log_batch call
+
+
+def resolve_uri(uri: str | None) -> str:
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+class MLflowTracker(Tracker):
+    def __init__(self, uri: str | None = None, experiment: str = "recsys_neg",
+                 parent_run_id: str | None = None):
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        from mlflow.tracking import MlflowClient
+
+        self.uri = resolve_uri(uri)
+        self.client = MlflowClient(tracking_uri=self.uri)
+        exp = self.client.get_experiment_by_name(experiment)
+        if exp is None:
+            location = None
+            if self.uri.startswith("sqlite:"):
+                location = Path(DEFAULT_ARTIFACTS).resolve().as_uri()
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+        else:
+            self.experiment_id = exp.experiment_id
+        self.parent_run_id = parent_run_id
+        self.run_id = None
+
+    def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        tags = dict(tags)
+        if self.parent_run_id:
+            tags["mlflow.parentRunId"] = self.parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        self.run_id = run.info.run_id
+        flat = [Param(k, v[:6000]) for k, v in flatten_params(params).items()]
+        for i in range(0, len(flat), _BATCH):
+            self.client.log_batch(self.run_id, params=flat[i: i + _BATCH])
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        if not metrics or self.run_id is None:
+            return
+        ts = int(time.time() * 1000)
+        batch = [Metric(k, float(v), ts, step or 0) for k, v in metrics.items()]
+        for i in range(0, len(batch), 1000):
+            self.client.log_batch(self.run_id, metrics=batch[i: i + 1000])
+
+    def log_artifact(self, path: str | Path, subdir: str | None = None) -> None:
+        if self.run_id is not None:
+            self.client.log_artifact(self.run_id, str(path), subdir)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        if self.run_id is None:
+            return
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def end(self, status: str = "FINISHED") -> None:
+        if self.run_id is not None:
+            self.client.set_terminated(self.run_id, status=status)

@@ -1,0 +1,3 @@
+from .trainer import Trainer, TrainResult
+
+__all__ = ["Trainer", "TrainResult"]

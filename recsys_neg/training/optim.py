@@ -1,0 +1,42 @@
+"""Optimisers: sparse embedding tables get a sparse-aware optimiser, the rest a dense one."""
+from __future__ import annotations
+
+import torch
+
+
+class OptimizerGroup:
+    """Several optimisers stepped together (SparseAdam cannot take dense parameters)."""
+
+    def __init__(self, optimizers: list[torch.optim.Optimizer]):
+        self.optimizers = optimizers
+
+    def zero_grad(self) -> None:
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        for o in self.optimizers:
+            o.step()
+
+    def state_dict(self) -> list[dict]:
+        return [o.state_dict() for o in self.optimizers]
+
+
+def build_optimizer(model: torch.nn.Module, name: str, lr: float) -> OptimizerGroup:
+    sparse = {id(p) for p in model.sparse_parameters()}
+    params = [p for p in model.parameters() if p.requires_grad]
+    sparse_params = [p for p in params if id(p) in sparse]
+    dense_params = [p for p in params if id(p) not in sparse]
+    opts: list[torch.optim.Optimizer] = []
+    if name == "adam":
+        if dense_params:
+            opts.append(torch.optim.Adam(dense_params, lr=lr))
+        if sparse_params:
+            opts.append(torch.optim.SparseAdam(sparse_params, lr=lr))
+    elif name == "sgd":
+        opts.append(torch.optim.SGD(params, lr=lr))
+    elif name == "adagrad":
+        opts.append(torch.optim.Adagrad(params, lr=lr))
+    else:
+        raise ValueError(f"unknown optimizer {name!r}")
+    return OptimizerGroup(opts)
