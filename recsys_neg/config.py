@@ -151,6 +151,9 @@ def config_from_dict(raw: dict, source: str = "<config>", overrides: list[str] =
     raw = copy.deepcopy(raw or {})
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    for section in COMPONENT_SECTIONS:  # so "--set model.x=1" keeps the default model
+        if overrides and section not in raw:
+            raw.setdefault(section, {"name": getattr(PipelineConfig(), section).name})
     for o in overrides:
         path, value = parse_override(o)
         set_path(raw, path, value)

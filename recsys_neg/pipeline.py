@@ -133,6 +133,7 @@ def make_tracker(cfg: PipelineConfig, tracking_uri: str | None = None,
 def run_pipeline(cfg: PipelineConfig, base_dir: Path | None = None, *, df=None,
                  data: Interactions | None = None, tracker: Tracker | None = None,
                  callbacks: list[Callable[[int, dict], None]] | None = None,
+                 observers: list[Callable] | None = None,
                  out_dir: Path | None = None) -> RunResult:
     parts = build_parts(cfg, base_dir, df, data)
     data = parts.data
@@ -150,7 +151,7 @@ def run_pipeline(cfg: PipelineConfig, base_dir: Path | None = None, *, df=None,
         trainer = Trainer(cfg.train, data, parts.model, parts.sampler, parts.selector, parts.loss,
                           parts.evaluator, out_dir, parts.device, tracker,
                           checkpoint_extra={"config": resolved, "data_fingerprint": data.fingerprint},
-                          callbacks=callbacks)
+                          callbacks=callbacks, observers=observers)
         fit = trainer.fit()
         if fit.checkpoint is not None:
             parts.model.load_state_dict(load_checkpoint(fit.checkpoint, parts.device)["model_state"])

@@ -6,6 +6,8 @@ gradient of ``A @ x`` is again ``A @ grad``: ``SymmetricSpMM`` uses that.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -27,11 +29,17 @@ def normalized_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def to_torch_csr(m: sp.csr_matrix, device: torch.device | str = "cpu") -> torch.Tensor:
-    return torch.sparse_csr_tensor(
+    with warnings.catch_warnings():  # "CSR support is in beta": we rely on mm only
+        warnings.simplefilter("ignore", UserWarning)
+        return _to_torch_csr(m, device)
+
+
+def _to_torch_csr(m: sp.csr_matrix, device) -> torch.Tensor:
+    return torch.sparse_csr_tensor(  # invariants hold: built from a checked scipy CSR
         torch.from_numpy(m.indptr.astype(np.int64)),
         torch.from_numpy(m.indices.astype(np.int64)),
         torch.from_numpy(m.data.astype(np.float32)),
-        size=m.shape,
+        size=m.shape, check_invariants=False,
     ).to(device)
 
 

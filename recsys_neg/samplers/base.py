@@ -38,6 +38,11 @@ class StepContext:
     step: int = 0
     generator: torch.Generator | None = None
     state: dict = field(default_factory=dict)
+    # The run's other components, for parts that need them (PLD scores candidate
+    # positives with the loss; NBPO-style losses read the sampler's weights).
+    loss: Any = None
+    sampler: Any = None
+    selector: Any = None
 
     @torch.no_grad()
     def scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

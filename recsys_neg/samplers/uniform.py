@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..registry import Params
 from .base import SAMPLERS, Negatives, NegativeSampler
@@ -22,6 +22,16 @@ class UniformParams(Params):
     structure: Literal["auto", "dense", "bitset", "sorted"] = "auto"
     memory_budget_mb: int = Field(1500, gt=0)
     rejection_rounds: int = Field(4, ge=0)
+    # One negative set [1, num] for the whole batch (a B x num score matrix); exclusion
+    # is then impossible per user, so it requires exclude_positives=false.
+    shared: bool = False
+
+    @model_validator(mode="after")
+    def _shared_needs_no_exclusion(self) -> "UniformParams":
+        if self.shared and self.exclude_positives:
+            raise ValueError("shared negatives cannot exclude each user's positives; "
+                             "set exclude_positives: false")
+        return self
 
 
 class ExcludingDraw:
@@ -60,7 +70,8 @@ class UniformSampler(NegativeSampler):
 
     def sample(self, users, positives, num, context):
         gen = context.generator if context is not None else None
-        items = torch.randint(self.data.n_items, (users.shape[0], num), generator=gen, device=users.device)
+        rows = 1 if self.params.shared else users.shape[0]
+        items = torch.randint(self.data.n_items, (rows, num), generator=gen, device=users.device)
         if self.exclusion is not None:
             self.exclusion.fix(users, items, gen)
         return Negatives(items)

@@ -21,7 +21,11 @@ from ..tracking.base import NullTracker, Tracker, metric_key
 from .checkpoint import save_atomic
 from .optim import build_optimizer
 
+# Called after each epoch with (epoch, record): may raise to stop (Optuna pruning).
 EpochCallback = Callable[[int, dict], None]
+# Called after each epoch with (epoch, trainer) before logging; returns extra metrics
+# for the epoch's record (diagnostics such as noise/loss separation).
+EpochObserver = Callable[[int, "Trainer"], dict]
 
 
 @dataclass
@@ -54,16 +58,19 @@ class Trainer:
     def __init__(self, cfg, data, model, sampler, selector, loss, evaluator, out_dir: Path,
                  device: torch.device, tracker: Tracker | None = None,
                  checkpoint_extra: dict[str, Any] | None = None,
-                 callbacks: list[EpochCallback] | None = None):
+                 callbacks: list[EpochCallback] | None = None,
+                 observers: list[EpochObserver] | None = None):
         self.cfg, self.data, self.model = cfg, data, model
         self.sampler, self.selector, self.loss_fn = sampler, selector, loss
         self.evaluator, self.out_dir, self.device = evaluator, Path(out_dir), device
         self.tracker = tracker or NullTracker()
         self.checkpoint_extra = checkpoint_extra or {}
         self.callbacks = list(callbacks or [])
+        self.observers = list(observers or [])
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(cfg.seed)
         self.state: dict[str, Any] = {}  # shared scratch space for components across steps
+        self.global_step = 0
 
     # ------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -97,6 +104,8 @@ class Trainer:
                 # No validation split (train+valid merged): the latest model is the result.
                 result.best_epoch = epoch
                 result.checkpoint = self._save(epoch, {})
+            for observe in self.observers:
+                record.update(observe(epoch, self) or {})
             result.history.append(record)
             self._log_epoch(epoch, record)
             for cb in self.callbacks:
@@ -113,7 +122,8 @@ class Trainer:
     # ------------------------------------------------------------------
     def _epoch(self, epoch, users_all, items_all, optimizer, start) -> tuple[dict, bool]:
         self.model.train()
-        ctx = StepContext(self.model, None, self.data, epoch, 0, self.generator, self.state)
+        ctx = StepContext(self.model, None, self.data, epoch, self.global_step, self.generator, self.state,
+                          loss=self.loss_fn, sampler=self.sampler, selector=self.selector)
         self.sampler.on_epoch_start(epoch, ctx)
         self.selector.on_epoch_start(epoch, ctx)
         n = users_all.shape[0]
@@ -150,7 +160,8 @@ class Trainer:
     def _step(self, users, positives, ctx: StepContext, optimizer, timer: Timer) -> float:
         t = time.perf_counter()
         enc = self.model.encode()
-        ctx.encoded, ctx.step = enc, ctx.step + 1
+        self.global_step += 1
+        ctx.encoded, ctx.step = enc, self.global_step  # step counts across epochs (schedules)
         positives = self.selector.select(users, positives, ctx)
         negs = self.sampler.sample(users, positives, self.cfg.num_negatives, ctx)
         t = timer.add("sampling", t)
