@@ -23,6 +23,7 @@ from .config import PipelineConfig, component_params, config_from_dict, resolved
 from .data import Interactions, build_interactions
 from .errors import ConfigError
 from .evaluation import Evaluator
+from .evaluation.noise_separation import noise_observers
 from .losses import build_loss
 from .models import build_model
 from .positives import build_positive_selector
@@ -151,7 +152,9 @@ def run_pipeline(cfg: PipelineConfig, base_dir: Path | None = None, *, df=None,
         trainer = Trainer(cfg.train, data, parts.model, parts.sampler, parts.selector, parts.loss,
                           parts.evaluator, out_dir, parts.device, tracker,
                           checkpoint_extra={"config": resolved, "data_fingerprint": data.fingerprint},
-                          callbacks=callbacks, observers=observers)
+                          callbacks=callbacks,
+                          # injected-noise data gets its loss-separation diagnostics automatically
+                          observers=list(observers or []) + noise_observers(data))
         fit = trainer.fit()
         if fit.checkpoint is not None:
             parts.model.load_state_dict(load_checkpoint(fit.checkpoint, parts.device)["model_state"])

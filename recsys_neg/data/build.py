@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from ..errors import DataError
 from .config import DataConfig, GowallaSource, SyntheticSource, TableSource, TextSource
 from .interactions import Interactions
+from .noise import inject_noise
 from .preprocess import preprocess
 from .readers import from_dataframe, read_table, read_text, resolve_path
 from .splits import SPLIT_NAMES, TEST, TRAIN, VALID, split_labels
@@ -105,7 +106,8 @@ def build_interactions(cfg: DataConfig | None = None, base_dir: Path | None = No
 
     result = Interactions(matrices[TRAIN], matrices[VALID], matrices[TEST], user_ids, item_ids,
                           name, {"source": cfg.source.source, "preprocess": log})
-    return result.merge_valid_into_train() if cfg.merge_valid else result
+    result = result.merge_valid_into_train() if cfg.merge_valid else result
+    return inject_noise(result, cfg.noise) if cfg.noise is not None else result
 
 
 def _empty_split_message(split: str, cfg: DataConfig, log: list[dict]) -> str:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, model_validator
 
 from ..registry import Params
+from .noise import NoiseConfig
 
 
 class SyntheticSource(Params):
@@ -124,6 +125,7 @@ class DataConfig(Params):
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     merge_valid: bool = False  # train on train+valid: the papers' protocol
+    noise: NoiseConfig | None = None  # corrupt the training split (robustness studies)
 
     @model_validator(mode="before")
     @classmethod

@@ -22,9 +22,11 @@ class OptimizerGroup:
         return [o.state_dict() for o in self.optimizers]
 
 
-def build_optimizer(model: torch.nn.Module, name: str, lr: float) -> OptimizerGroup:
+def build_optimizer(model: torch.nn.Module, name: str, lr: float,
+                    extra: list[torch.nn.Module] = ()) -> OptimizerGroup:
+    """``extra``: other modules with trainable parameters (a loss's learnable flip rates)."""
     sparse = {id(p) for p in model.sparse_parameters()}
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = [p for m in (model, *extra) for p in m.parameters() if p.requires_grad]
     sparse_params = [p for p in params if id(p) in sparse]
     dense_params = [p for p in params if id(p) not in sparse]
     opts: list[torch.optim.Optimizer] = []

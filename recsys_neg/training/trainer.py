@@ -81,7 +81,7 @@ class Trainer:
             result.checkpoint = self._save(0, {})
             return result
         users_all, items_all = (t.to(self.device) for t in self.data.train_pairs)
-        optimizer = build_optimizer(self.model, self.cfg.optimizer, self.cfg.lr)
+        optimizer = build_optimizer(self.model, self.cfg.optimizer, self.cfg.lr, extra=[self.loss_fn])
         es = self.cfg.early_stopping if self.data.valid is not None else None
         stale, start = 0, time.perf_counter()
         for epoch in range(1, self.cfg.epochs + 1):
