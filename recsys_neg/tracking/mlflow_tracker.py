@@ -3,6 +3,10 @@
 Embedded default: a sqlite store plus a local artifact folder, no server.
 Metrics are buffered by the caller and sent with one ``log_batch`` call per
 epoch: a single ``log_metric`` costs ~25 ms on sqlite.
+
+Each run is tagged with its host and process id; starting a run first marks
+FAILED the RUNNING runs of this experiment whose process on this host is gone
+(killed with SIGKILL), so a dead run never stays RUNNING past the next start.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Tracker, flatten_params
+from .repair import owner_tags, repair_stale_runs
 
 DEFAULT_URI = "sqlite:///mlruns.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
@@ -22,29 +27,46 @@ def resolve_uri(uri: str | None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
+def default_artifact_location(uri: str) -> str | None:
+    """For a sqlite store: ``mlartifacts/`` beside the database file (a server picks its own)."""
+    if not uri.startswith("sqlite:///") or ":memory:" in uri:
+        return None
+    db = Path(uri[len("sqlite:///"):])
+    return (db.resolve().parent / DEFAULT_ARTIFACTS).as_uri()
+
+
 class MLflowTracker(Tracker):
     def __init__(self, uri: str | None = None, experiment: str = "recsys_neg",
-                 parent_run_id: str | None = None):
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+                 parent_run_id: str | None = None, repair_stale: bool = True):
         from mlflow.tracking import MlflowClient
 
         self.uri = resolve_uri(uri)
         self.client = MlflowClient(tracking_uri=self.uri)
-        exp = self.client.get_experiment_by_name(experiment)
-        if exp is None:
-            location = None
-            if self.uri.startswith("sqlite:"):
-                location = Path(DEFAULT_ARTIFACTS).resolve().as_uri()
-            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
-        else:
-            self.experiment_id = exp.experiment_id
+        self.experiment_id = self._experiment_id(experiment)
         self.parent_run_id = parent_run_id
+        self.repair_stale = repair_stale
         self.run_id = None
+
+    def _experiment_id(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        try:
+            return self.client.create_experiment(name, artifact_location=default_artifact_location(self.uri))
+        except MlflowException:  # another worker created it first
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
 
     def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
         from mlflow.entities import Param
 
-        tags = dict(tags)
+        if self.repair_stale:
+            repair_stale_runs(self.client, [self.experiment_id])
+        tags = {**owner_tags(), **tags}
         if self.parent_run_id:
             tags["mlflow.parentRunId"] = self.parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
