@@ -14,6 +14,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Train and evaluate collaborative-filtering models with pluggable negative samplers.")
 datasets_app = typer.Typer(help="List built-in and downloadable datasets, or download one.")
 app.add_typer(datasets_app, name="datasets")
+runs_app = typer.Typer(help="Maintain the MLflow run store.")
+app.add_typer(runs_app, name="runs")
 
 
 def _fail(err: Exception) -> None:
@@ -32,6 +34,9 @@ def _train(pipeline: Path, overrides: list[str], tracking_uri: Optional[str]) ->
     except RecsysNegError as err:
         _fail(err)
         return
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run was closed as KILLED
+        typer.secho("interrupted; the run was marked KILLED", fg="yellow", err=True)
+        raise typer.Exit(130)
     shown = {k: round(v, 4) for k, v in result.test.items() if k.endswith("@20")}
     typer.echo(f"best epoch {result.best_epoch} ({result.stopped}); test {json.dumps(shown)}")
     if result.run_id:
@@ -95,6 +100,66 @@ def datasets_download(name: str, cache_dir: Path = typer.Option(Path("data/cache
         _fail(err)
         return
     typer.echo(str(path))
+
+
+@app.command()
+def tune(pipeline: Path = typer.Argument(..., help="Pipeline YAML file with a 'tuning:' section."),
+         trials: int = typer.Option(20, "--trials", "-n", help="Trials to add to the study (total over workers)."),
+         study: Optional[str] = typer.Option(None, "--study", help="Study name (default: tuning.study or the pipeline name)."),
+         storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL (default: tuning.storage, sqlite:///optuna.db)."),
+         workers: int = typer.Option(1, "--workers", "-j", help="Worker processes sharing the study."),
+         timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds after which no new trial starts."),
+         best_out: Optional[Path] = typer.Option(None, "--best-out", help="Where to write the best pipeline (default: <study>_best.yaml)."),
+         set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+         tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=URI_HELP)) -> None:
+    """Search the pipeline's tuning space with Optuna; each trial is a nested MLflow run."""
+    from .tuning.study import tune as run_tune
+
+    try:
+        res = run_tune(pipeline, trials, study, storage, workers, set_, tracking_uri, best_out, timeout)
+    except RecsysNegError as err:
+        _fail(err)
+        return
+    except KeyboardInterrupt:
+        typer.secho("interrupted; finished trials are kept in the study", fg="yellow", err=True)
+        raise typer.Exit(130)
+    typer.echo(f"study {res.study_name}: {json.dumps(res.counts)}")
+    if res.best_trial is None:
+        typer.echo("no trial completed")
+        return
+    typer.echo(f"best trial {res.best_trial}: {res.best_value:.6g} {json.dumps(res.best_params)}")
+    typer.echo(f"best pipeline: {res.best_file}")
+    for p in res.plots:
+        typer.echo(f"plot: {p}")
+
+
+@runs_app.command("repair")
+def runs_repair(tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=URI_HELP),
+                experiment: List[str] = typer.Option([], "--experiment", help="Experiment names (default: all)."),
+                all_hosts: bool = typer.Option(False, "--all-hosts", help="Also runs started on other hosts (needs --older-than)."),
+                older_than: Optional[float] = typer.Option(None, "--older-than", help="Minutes without an update before another host's run counts as dead.")) -> None:
+    """Mark FAILED the runs left RUNNING by a process that was killed (SIGKILL, crash)."""
+    import os
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow.tracking import MlflowClient
+
+    from .tracking.mlflow_tracker import resolve_uri
+    from .tracking.repair import repair_stale_runs
+
+    if all_hosts and older_than is None:
+        _fail(RecsysNegError("--all-hosts needs --older-than MINUTES (other hosts' processes cannot be checked)"))
+    client = MlflowClient(tracking_uri=resolve_uri(tracking_uri))
+    if experiment:
+        found = [client.get_experiment_by_name(n) for n in experiment]
+        missing = [n for n, e in zip(experiment, found) if e is None]
+        if missing:
+            _fail(RecsysNegError(f"--experiment: not found: {', '.join(missing)}"))
+        ids = [e.experiment_id for e in found]
+    else:
+        ids = [e.experiment_id for e in client.search_experiments()]
+    fixed = repair_stale_runs(client, ids, all_hosts, None if older_than is None else older_than * 60)
+    typer.echo(f"marked {len(fixed)} stale run(s) FAILED" + (": " + " ".join(fixed) if fixed else ""))
 
 
 def main() -> None:  # pragma: no cover

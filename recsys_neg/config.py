@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .data.config import DataConfig
 from .errors import ConfigError
 from .registry import format_validation_error
+from .tuning.config import TuningConfig
 
 
 class Strict(BaseModel):
@@ -73,6 +74,8 @@ class TrackingConfig(Strict):
     uri: str | None = Field(None, description="default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db")
     experiment: str = "recsys_neg"
     run_name: str | None = None
+    log_checkpoint: bool = Field(True, description="upload the best checkpoint as an artifact")
+    plots: bool = Field(True, description="learning-curve PNG as an artifact")
 
 
 class PipelineConfig(Strict):
@@ -86,7 +89,7 @@ class PipelineConfig(Strict):
     eval: EvalConfig = EvalConfig()
     tracking: TrackingConfig = TrackingConfig()
     output_dir: str = "runs"
-    tuning: dict[str, Any] | None = None
+    tuning: TuningConfig | None = None
 
 
 COMPONENT_SECTIONS = ("model", "sampler", "positives", "loss")

@@ -29,6 +29,8 @@ from .models import build_model
 from .positives import build_positive_selector
 from .samplers import build_sampler
 from .tracking.base import NullTracker, Tracker, metric_key
+from .tracking.outputs import log_run_outputs
+from .tracking.signals import install_sigterm_as_interrupt, restore_sigterm
 from .training import Trainer
 from .training.checkpoint import load_checkpoint
 
@@ -148,6 +150,7 @@ def run_pipeline(cfg: PipelineConfig, base_dir: Path | None = None, *, df=None,
         "sampler": cfg.sampler.name, "model": cfg.model.name, "loss": cfg.loss.name,
         "positives": cfg.positives.name, "device": str(parts.device)})
     status = "FAILED"
+    previous_sigterm = install_sigterm_as_interrupt()  # `kill` ends the run as KILLED, like Ctrl-C
     try:
         trainer = Trainer(cfg.train, data, parts.model, parts.sampler, parts.selector, parts.loss,
                           parts.evaluator, out_dir, parts.device, tracker,
@@ -170,8 +173,8 @@ def run_pipeline(cfg: PipelineConfig, base_dir: Path | None = None, *, df=None,
             "test": test, "history": fit.history, "run_id": tracker.run_id,
         }
         write_json(out_dir / "metrics.json", summary)
-        for name in ("config.json", "metrics.json"):
-            tracker.log_artifact(out_dir / name)
+        log_run_outputs(tracker, out_dir, fit.history, fit.checkpoint,
+                        cfg.tracking.log_checkpoint, cfg.tracking.plots)
         status = "FINISHED"
         return RunResult(out_dir, fit.best_valid, test, fit.history, fit.best_epoch, fit.stopped,
                          fit.seconds, tracker.run_id)
@@ -180,6 +183,7 @@ def run_pipeline(cfg: PipelineConfig, base_dir: Path | None = None, *, df=None,
         raise
     finally:
         tracker.end(status)
+        restore_sigterm(previous_sigterm)
 
 
 def evaluate_saved(path: str | Path, splits: tuple[str, ...] = ("valid", "test")) -> dict[str, dict]:
