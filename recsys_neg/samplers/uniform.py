@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from ..registry import Params
 from .base import SAMPLERS, Negatives, NegativeSampler
-from .exclusion import ComplementSampler, build_positive_set
+from .exclusion import build_complement_sampler, build_positive_set, redraw_positives
 
 
 class UniformParams(Params):
@@ -42,22 +42,16 @@ class ExcludingDraw:
         self.rounds = params.rejection_rounds
         self.positives = build_positive_set(data.train, device, params.structure,
                                             params.memory_budget_mb * 1_000_000)
-        self.complement = ComplementSampler(data.train, device)
+        self.complement = build_complement_sampler(data.train, device)
+
+    def draw(self, n: int, generator, device) -> torch.Tensor:
+        return torch.randint(self.n_items, (n,), generator=generator, device=device)
 
     def fix(self, users: torch.Tensor, items: torch.Tensor, generator) -> torch.Tensor:
         """Replace in place every entry of items [B, K] that is a positive of its user."""
-        flat_items = items.view(-1)
-        flat_users = users.unsqueeze(1).expand_as(items).reshape(-1)
-        bad = self.positives.contains(flat_users, flat_items).nonzero().squeeze(1)
-        for _ in range(self.rounds):
-            if bad.numel() == 0:
-                return items
-            redraw = torch.randint(self.n_items, bad.shape, generator=generator, device=items.device)
-            flat_items[bad] = redraw
-            bad = bad[self.positives.contains(flat_users[bad], redraw)]
-        if bad.numel():
-            flat_items[bad] = self.complement.sample(flat_users[bad], generator)
-        return items
+        return redraw_positives(self.positives, users, items,
+                                lambda n, g: self.draw(n, g, items.device),
+                                self.complement.sample, self.rounds, generator)
 
 
 @SAMPLERS.register("uniform")

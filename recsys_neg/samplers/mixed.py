@@ -1,0 +1,106 @@
+"""A mix of samplers by fraction of the negatives (STAR/ADORE's hard + random, popularity + uniform).
+
+``{name: mixed, parts: [{name: dns, candidates: 32, fraction: 0.5}, {name: uniform, fraction: 0.5}]}``.
+Each part gets floor(fraction * num) negatives of every row; the slots left over
+(fewer than the number of parts) are filled per row by a part drawn with
+probability proportional to its leftover share, so every part's expected share
+is exactly its fraction (with one negative, a 50/50 mix picks per row).
+The mixture's proposal has no closed form from the parts, so ``log_q`` is
+dropped; parts' weights are kept (1 where a part gives none).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from pydantic import Field, field_validator
+
+from ..registry import Params
+from .base import SAMPLERS, Negatives, NegativeSampler
+from .nested import SamplerSpec
+
+
+class MixedPart(SamplerSpec):
+    fraction: float = Field(gt=0, le=1)
+
+    def values(self):
+        return {k: v for k, v in super().values().items() if k != "fraction"}
+
+
+class MixedParams(Params):
+    parts: list[MixedPart] = Field(min_length=2)
+
+    @field_validator("parts")
+    @classmethod
+    def _valid_parts(cls, parts: list[MixedPart]) -> list[MixedPart]:
+        total = sum(p.fraction for p in parts)
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"fractions must sum to 1, got {total:g}")
+        for i, part in enumerate(parts):
+            if part.name == "mixed":
+                raise ValueError(f"parts.{i}: a mixed part cannot itself be mixed; list its parts here")
+            part.check(f"parts.{i}")
+        return parts
+
+
+def expand_rows(neg: Negatives, rows: int) -> Negatives:
+    """A shared [1, K] draw as [rows, K], so parts can be concatenated per row."""
+    if neg.items.shape[0] == rows:
+        return neg
+    grow = lambda t: None if t is None else t.expand(rows, -1)  # noqa: E731
+    return Negatives(neg.items.expand(rows, -1), grow(neg.log_q), grow(neg.weight))
+
+
+@SAMPLERS.register("mixed")
+class MixedSampler(NegativeSampler):
+    Params = MixedParams
+
+    def __init__(self, data, params: MixedParams, device="cpu"):
+        super().__init__(data, params, device)
+        self.parts = [part.build(data, device, f"sampler.parts.{i}") for i, part in enumerate(params.parts)]
+        self.fractions = torch.tensor([p.fraction for p in params.parts], dtype=torch.float64)
+        self.needs_scores = any(s.needs_scores for s in self.parts)
+
+    def counts(self, num: int) -> tuple[list[int], torch.Tensor]:
+        """Fixed negatives per part, and the leftover shares for the remaining slots."""
+        exact = self.fractions * num
+        fixed = exact.floor()
+        return [int(c) for c in fixed], exact - fixed
+
+    def on_epoch_start(self, epoch, context):
+        for s in self.parts:
+            s.on_epoch_start(epoch, context)
+
+    def sample(self, users, positives, num, context):
+        gen = context.generator if context is not None else None
+        b = users.shape[0]
+        fixed, share = self.counts(num)
+        left = num - sum(fixed)
+        items, weights = [], []
+        for sampler, k in zip(self.parts, fixed):
+            if k:
+                neg = expand_rows(sampler.sample(users, positives, k, context), b)
+                items.append(neg.items)
+                weights.append(neg.weight)
+        if left:
+            # Each leftover slot: every part proposes one negative, one part is chosen.
+            choice = torch.multinomial(share.float().expand(b * left, -1), 1, replacement=True,
+                                       generator=gen).view(b, left).to(users.device)
+            extra_items = torch.empty((b, left), dtype=torch.long, device=users.device)
+            extra_w = torch.ones((b, left), device=users.device)
+            any_w = False
+            for j, sampler in enumerate(self.parts):
+                if share[j] <= 0:
+                    continue
+                neg = expand_rows(sampler.sample(users, positives, left, context), b)
+                mine = choice == j
+                extra_items[mine] = neg.items[mine]
+                if neg.weight is not None:
+                    extra_w[mine], any_w = neg.weight[mine], True
+            items.append(extra_items)
+            weights.append(extra_w if any_w else None)
+        out_items = torch.cat(items, dim=1)
+        if all(w is None for w in weights):
+            return Negatives(out_items)
+        full = [torch.ones(t.shape, device=users.device) if w is None else w for t, w in zip(items, weights)]
+        return Negatives(out_items, weight=torch.cat(full, dim=1))
