@@ -52,6 +52,7 @@ class TrainConfig(Strict):
     time_budget_s: float | None = Field(None, gt=0, description="stop after the epoch that passes it")
     seed: int = 42
     device: str = "auto"
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
     progress: bool = True
 
 

@@ -112,6 +112,8 @@ class Parts:
 def build_parts(cfg: PipelineConfig, base_dir: Path | None = None, df=None,
                 data: Interactions | None = None) -> Parts:
     device = resolve_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
     data = data if data is not None else build_interactions(cfg.data, base_dir=base_dir, df=df)
     check_against_data(cfg, data)
