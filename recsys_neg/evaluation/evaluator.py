@@ -95,6 +95,8 @@ class Evaluator:
 
     Training items are never ranked; on ``test`` the valid items are excluded
     too. Users without items in the evaluated split are skipped and counted.
+    Work runs on the model's device; ``device`` is used only for models
+    without parameters or buffers.
     """
 
     def __init__(
@@ -138,7 +140,10 @@ class Evaluator:
 
     def evaluate(self, model: nn.Module, split: str = "valid",
                  users: Iterable[int] | np.ndarray | None = None) -> EvalResult:
-        """Rank all items for every user (or ``users``) with items in ``split``."""
+        """Rank all items for every user (or ``users``) with items in ``split``.
+
+        ``EvalResult.users`` is sorted and free of duplicates; ``per_user`` follows it.
+        """
         t0 = time.perf_counter()
         known, target, n_rel_all = self._split_tensors(split)
         n_users = self.interactions.n_users
@@ -162,17 +167,19 @@ class Evaluator:
         model.eval()
         prepare = getattr(model, "prepare_full_scores", None)
         release = getattr(model, "release_full_scores", None)
+        prepared = not callable(prepare)  # nothing to release from a prepare that failed
         try:
             with torch.no_grad():
                 if callable(prepare):
                     prepare()
+                    prepared = True
                 for lo in range(0, len(all_users), self.batch_size):
                     batch = all_users[lo:lo + self.batch_size]
                     values = self._batch(model, batch, known, target)
                     for name, v in values.items():
                         chunks[name].append(v)
         finally:
-            if callable(release):
+            if prepared and callable(release):
                 release()
             model.train(was_training)
 

@@ -94,8 +94,9 @@ class Trainer:
                 record.update({f"valid_{k}": v for k, v in valid.metrics.items()})
                 value = valid.metrics.get(es.metric) if es else None
                 if es is None or result.best_value is None or value > result.best_value + es.min_delta:
+                    result.best_epoch, stale = epoch, 0
                     if es is not None:
-                        result.best_value, result.best_epoch, stale = value, epoch, 0
+                        result.best_value = value
                     result.best_valid = dict(valid.metrics)
                     result.checkpoint = self._save(epoch, valid.metrics)
                 else:
