@@ -12,6 +12,7 @@ from .propagation import normalized_adjacency, propagate, to_torch_csr
 
 class LightGCNParams(EmbeddingParams):
     num_layers: int = Field(3, ge=0)
+    init_std: float = Field(0.1, gt=0)  # the paper's code
     sparse: bool = False  # the whole table enters the propagation, so gradients are dense
     # Plain torch.sparse.mm autograd instead of the symmetric shortcut (for checking).
     symmetric_backward: bool = True

@@ -11,7 +11,10 @@ from .base import MODELS, Encoded, Model
 
 class EmbeddingParams(Params):
     embedding_dim: int = Field(64, gt=0)
-    init_std: float = Field(0.1, gt=0)
+    # Small init (RecBole's xavier-normal is ~0.008 here): with std 0.1, Adam at lr 1e-3
+    # needs many epochs to wash out the random scores (Gowalla valid Recall@20 0.0016 vs
+    # 0.08 after 3 epochs).
+    init_std: float = Field(0.01, gt=0)
     # Sparse gradients + SparseAdam touch only the batch's rows: ~3x faster epochs on CPU.
     sparse: bool = True
     similarity: str = Field("dot", pattern="^(dot|cosine)$")
