@@ -22,3 +22,16 @@ def require_scores(context: StepContext | None, name: str) -> StepContext:
         raise ValueError(f"the {name} sampler scores candidates with the model: pass a StepContext "
                          "with model and encoded set")
     return context
+
+
+def scores_in_chunks(context: StepContext, users: torch.Tensor, items: torch.Tensor,
+                     max_pairs: int = 1 << 18) -> torch.Tensor:
+    """context.scores over column chunks: scoring [B, K] gathers B*K vectors, so bound it.
+
+    With B=2048 rows and 8000 candidates, one call would gather 16M vectors (4 GB at d=64).
+    """
+    rows, k = users.shape[0], items.shape[1]
+    step = max(1, max_pairs // max(rows, 1))
+    if k <= step:
+        return context.scores(users, items)
+    return torch.cat([context.scores(users, items[:, lo: lo + step]) for lo in range(0, k, step)], dim=1)

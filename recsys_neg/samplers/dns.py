@@ -19,7 +19,7 @@ from pydantic import Field
 from ..errors import ConfigError
 from ..registry import Params
 from .base import SAMPLERS, Negatives, NegativeSampler
-from .candidates import CandidatePool, require_scores
+from .candidates import CandidatePool, require_scores, scores_in_chunks
 
 
 class DNSParams(Params):
@@ -56,9 +56,9 @@ class DNSSampler(NegativeSampler):
                 raise ConfigError(f"sampler.candidates: {p.candidates} per row cannot give "
                                   f"train.num_negatives={num} distinct negatives; raise it or use pool: per_negative")
             cand = self.pool.draw(users, p.candidates, context)
-            idx = pick(context.scores(users, cand), num, p.selection, p.temperature, gen)
+            idx = pick(scores_in_chunks(context, users, cand), num, p.selection, p.temperature, gen)
             return Negatives(cand.gather(1, idx))
         cand = self.pool.draw(users, num * p.candidates, context)
-        scores = context.scores(users, cand).view(b * num, p.candidates)
+        scores = scores_in_chunks(context, users, cand).view(b * num, p.candidates)
         idx = pick(scores, 1, p.selection, p.temperature, gen).view(b, num)
         return Negatives(cand.view(b, num, p.candidates).gather(2, idx.unsqueeze(2)).squeeze(2))

@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 
 from ..registry import Params
 from .base import SAMPLERS, Negatives, NegativeSampler
-from .candidates import require_scores
+from .candidates import require_scores, scores_in_chunks
 from .nested import SamplerSpec
 
 
@@ -68,7 +68,7 @@ class FNAwareSampler(NegativeSampler):
     def sample(self, users, positives, num, context):
         context = require_scores(context, "fn_aware")
         neg = self.base.sample(users, positives, num, context)
-        neg_scores = context.scores(users, neg.items)
+        neg_scores = scores_in_chunks(context, users, neg.items)
         pos_scores = context.scores(users, positives) if self.params.relative else None
         w = false_negative_weights(neg_scores, pos_scores, self.params)
         if neg.weight is not None:

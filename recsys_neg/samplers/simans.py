@@ -13,7 +13,7 @@ from pydantic import Field
 
 from ..registry import Params
 from .base import SAMPLERS, Negatives, NegativeSampler
-from .candidates import CandidatePool, require_scores
+from .candidates import CandidatePool, require_scores, scores_in_chunks
 
 
 class SimANSParams(Params):
@@ -41,7 +41,7 @@ class SimANSSampler(NegativeSampler):
         context = require_scores(context, "simans")
         p = self.params
         cand = self.pool.draw(users, p.candidates, context)
-        logits = ambiguity_logits(context.scores(users, cand), context.scores(users, positives), p.a, p.b)
+        logits = ambiguity_logits(scores_in_chunks(context, users, cand), context.scores(users, positives), p.a, p.b)
         probs = torch.softmax(logits, dim=-1)
         idx = torch.multinomial(probs, num, replacement=num > p.candidates, generator=context.generator)
         return Negatives(cand.gather(1, idx))

@@ -1,0 +1,267 @@
+"""Negatives per second and memory of every sampler on Gowalla, with peers measured in the same run.
+
+    python benchmarks/bench_samplers.py --data /work/shared/datasets/gowalla \
+        [--recbole-python /opt/recbole-venv/bin/python] [--threads 1] [--budget-s 2]
+
+For each sampler and 1 / 100 / 1000 negatives per positive, a batch of 2048
+training positives (drawn once, fixed seed) is sampled repeatedly; the median
+call time gives negatives/s. Score-based samplers score with a random MF (d=64).
+Ratios measured in this run:
+  * uniform with exact exclusion vs plain ``torch.randint`` of the same shape
+    (timed alternately, call by call, so machine load hits both alike);
+  * ours vs RecBole 1.2.1's ``recbole.sampler.Sampler`` (uniform and popularity),
+    run in RecBole's own venv in a subprocess on the same training pairs.
+
+Memory: tracemalloc cannot see torch's allocations, so a thread polls the
+process RSS (psutil) every millisecond; "build MB" is RSS after building the
+sampler minus RSS before, "peak call MB" the highest RSS during its calls minus
+RSS after building. Structures shared between samplers are dropped between
+samplers so each pays for its own.
+
+RecBole venv (kept out of this project's dependencies):
+    python -m venv /opt/recbole-venv
+    /opt/recbole-venv/bin/pip install torch==2.13.0 recbole==1.2.1 "setuptools<81" "numpy<2" "pandas<2.3" "scipy<1.12"
+RecBole's sampler is fed a minimal stand-in for its Dataset (uid/iid fields,
+user/item counts, inter_feat) holding the same pairs, ids shifted by one for its
+[PAD]; its own code does all the sampling.
+
+Writes benchmarks/out/bench_samplers.json and prints a markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from recsys_neg.data.build import load_gowalla  # noqa: E402
+from recsys_neg.models import build_model  # noqa: E402
+from recsys_neg.samplers import build_sampler  # noqa: E402
+from recsys_neg.samplers import exclusion  # noqa: E402
+from recsys_neg.samplers.base import StepContext  # noqa: E402
+
+BATCH = 2048
+NUMS = (1, 100, 1000)
+SAMPLERS = [
+    ("uniform (exact exclusion)", "uniform", {}),
+    ("uniform (no exclusion)", "uniform", {"exclude_positives": False}),
+    ("popularity α=0.75, alias", "popularity", {"alpha": 0.75, "method": "alias"}),
+    ("popularity α=0.75, multinomial", "popularity", {"alpha": 0.75, "method": "multinomial"}),
+    ("in_batch per-row", "in_batch", {"shared": False}),
+    ("dns (8 candidates/negative)", "dns", {"candidates": 8}),
+    ("simans (64 candidates/row)", "simans", {"candidates": 64}),
+    ("mixed dns(8) 0.5 + uniform 0.5", "mixed", {"parts": [{"name": "dns", "candidates": 8, "fraction": 0.5},
+                                                           {"name": "uniform", "fraction": 0.5}]}),
+    ("als_static top-200", "als_static", {"top_k": 200}),
+    ("fn_aware(uniform)", "fn_aware", {"base": {"name": "uniform"}}),
+]
+
+RECBOLE_SCRIPT = r'''
+import json, sys, time, statistics
+from types import SimpleNamespace
+import numpy as np, torch
+from recbole.sampler import Sampler
+d = np.load(sys.argv[1])
+users, items, batch = d["users"] + 1, d["items"] + 1, d["batch_users"] + 1
+n_users, n_items, budget = int(d["n_users"]) + 1, int(d["n_items"]) + 1, float(sys.argv[2])
+feat = {"user_id": torch.from_numpy(users), "item_id": torch.from_numpy(items)}
+ds = SimpleNamespace(uid_field="user_id", iid_field="item_id", user_num=n_users, item_num=n_items, inter_feat=feat)
+out = {}
+for dist in ("uniform", "popularity"):
+    t = time.perf_counter()
+    s = Sampler(["train"], [ds], distribution=dist).set_phase("train")
+    build = time.perf_counter() - t
+    for num in [int(x) for x in sys.argv[3].split(",")]:
+        times, start = [], time.perf_counter()
+        while len(times) < 2 or (time.perf_counter() - start < budget and len(times) < 20):
+            t = time.perf_counter(); neg = s.sample_by_user_ids(batch, None, num); times.append(time.perf_counter() - t)
+        used = s.used_ids
+        assert not any(int(v) in used[int(u)] for u, v in zip(np.tile(batch, num)[:5000], neg[:5000].numpy()))
+        out[f"{dist}/{num}"] = {"median_s": statistics.median(times), "calls": len(times), "build_s": build}
+print(json.dumps(out))
+'''
+
+
+class RSSPeak:
+    """Polls the process RSS in a thread; .peak is the highest seen since start()."""
+
+    def __init__(self):
+        self.proc = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def start(self):
+        self.peak = self.proc.memory_info().rss
+        self._stop.clear()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.001)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self.thread.join()
+        return max(self.peak, self.proc.memory_info().rss)
+
+
+def rss() -> int:
+    return psutil.Process().memory_info().rss
+
+
+def timed_calls(fn, budget_s: float, min_calls: int = 3, max_calls: int = 50) -> list[float]:
+    fn()  # warm-up
+    times, start = [], time.perf_counter()
+    while len(times) < min_calls or (time.perf_counter() - start < budget_s and len(times) < max_calls):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def run_recbole(python: str, data, batch_users, budget_s: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        users, items = data.train_pairs
+        path = Path(tmp) / "pairs.npz"
+        np.savez(path, users=users.numpy(), items=items.numpy(), batch_users=batch_users.numpy(),
+                 n_users=data.n_users, n_items=data.n_items)
+        script = Path(tmp) / "recbole_sampler.py"
+        script.write_text(RECBOLE_SCRIPT)
+        proc = subprocess.run([python, str(script), str(path), str(budget_s), ",".join(map(str, NUMS))],
+                              capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"RecBole subprocess failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/datasets/gowalla")
+    ap.add_argument("--recbole-python", default=None, help="python of a RecBole 1.2.1 venv (see module doc)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (the team machine is shared)")
+    ap.add_argument("--budget-s", type=float, default=2.0, help="seconds of repeated calls per measurement")
+    ap.add_argument("--only", nargs="*", help="sampler labels' first words to run (e.g. uniform dns)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/out/bench_samplers.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    data = load_gowalla(args.data, merge_valid=True)
+    g = torch.Generator().manual_seed(0)
+    users_all, items_all = data.train_pairs
+    idx = torch.randint(data.n_train, (BATCH,), generator=g)
+    users, positives = users_all[idx], items_all[idx]
+    torch.manual_seed(0)
+    model = build_model("mf", {"embedding_dim": 64, "sparse": True}, data).eval()
+    ctx = StepContext(model, model.encode(), data, generator=g)
+    report = {"machine": {"load_avg_start": os.getloadavg(), "cpus": os.cpu_count(), "torch_threads": args.threads,
+                          "torch": torch.__version__, "data": data.summary()},
+              "batch": BATCH, "samplers": {}, "randint": {}, "ratios": {}}
+
+    for label, name, params in SAMPLERS:
+        if args.only and label.split()[0] not in args.only:
+            continue
+        exclusion._SHARED.clear()
+        gc.collect()
+        before = rss()
+        t = time.perf_counter()
+        sampler = build_sampler(name, params, data, "cpu")
+        sampler.on_epoch_start(1, ctx)
+        build_s, build_mb = time.perf_counter() - t, (rss() - before) / 2**20
+        rows = {}
+        for num in NUMS:
+            base = rss()
+            mon = RSSPeak().start()
+            with torch.no_grad():
+                times = timed_calls(lambda: sampler.sample(users, positives, num, ctx), args.budget_s)
+            peak_mb = (mon.stop() - base) / 2**20
+            med = statistics.median(times)
+            rows[num] = {"median_s": med, "negatives_per_s": BATCH * num / med, "calls": len(times),
+                         "peak_call_mb": peak_mb}
+            print(f"{label:34s} num={num:5d} {BATCH * num / med / 1e6:9.2f} M/s  peak +{peak_mb:7.1f} MB "
+                  f"({len(times)} calls)", flush=True)
+        report["samplers"][label] = {"name": name, "params": params, "build_s": build_s, "build_mb": build_mb,
+                                     "per_num": rows}
+        del sampler
+
+    # uniform-with-exclusion vs torch.randint of the same shape, alternating call by call
+    exclusion._SHARED.clear()
+    uni = build_sampler("uniform", {}, data, "cpu")
+    for num in NUMS:
+        ours, ref = [], []
+        uni.sample(users, positives, num, ctx)
+        start = time.perf_counter()
+        while len(ours) < 5 or (time.perf_counter() - start < 2 * args.budget_s and len(ours) < 100):
+            t = time.perf_counter()
+            torch.randint(data.n_items, (BATCH, num), generator=g)
+            t2 = time.perf_counter()
+            uni.sample(users, positives, num, ctx)
+            t3 = time.perf_counter()
+            ref.append(t2 - t)
+            ours.append(t3 - t2)
+        r, o = statistics.median(ref), statistics.median(ours)
+        report["randint"][num] = {"median_s": r, "negatives_per_s": BATCH * num / r}
+        report["ratios"][f"uniform_vs_randint/{num}"] = o / r
+        print(f"randint num={num}: {BATCH * num / r / 1e6:.1f} M/s; uniform+exclusion {BATCH * num / o / 1e6:.1f} M/s;"
+              f" time ratio ours/randint {o / r:.2f}", flush=True)
+
+    if args.recbole_python:
+        rb = run_recbole(args.recbole_python, data, users, args.budget_s)
+        report["recbole"] = rb
+        for num in NUMS:
+            rb_u = rb[f"uniform/{num}"]["median_s"]
+            ours_u = report["samplers"].get("uniform (exact exclusion)", {}).get("per_num", {}).get(num)
+            ours_u = ours_u["median_s"] if ours_u else BATCH * num / report["randint"][num]["negatives_per_s"] \
+                * report["ratios"][f"uniform_vs_randint/{num}"]
+            report["ratios"][f"recbole_uniform_over_ours/{num}"] = rb_u / ours_u
+            rb_p = rb[f"popularity/{num}"]["median_s"]
+            ours_p = report["samplers"].get("popularity α=0.75, alias", {}).get("per_num", {}).get(num)
+            if ours_p:
+                report["ratios"][f"recbole_popularity_over_ours/{num}"] = rb_p / ours_p["median_s"]
+            print(f"RecBole num={num}: uniform {BATCH * num / rb_u / 1e6:.2f} M/s "
+                  f"(ours {rb_u / ours_u:.1f}x faster), popularity {BATCH * num / rb_p / 1e6:.2f} M/s", flush=True)
+    report["machine"]["load_avg_end"] = os.getloadavg()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str))
+    print_table(report)
+
+
+def print_table(report: dict) -> None:
+    print("\n| sampler | build s | build MB | " + " | ".join(f"M neg/s @{n}" for n in NUMS)
+          + " | " + " | ".join(f"peak call MB @{n}" for n in NUMS) + " |")
+    print("|---" * (3 + 2 * len(NUMS)) + "|")
+    rows = [("torch.randint (reference)", None, None, {n: report["randint"].get(n) for n in NUMS})]
+    rows += [(k, v["build_s"], v["build_mb"], v["per_num"]) for k, v in report["samplers"].items()]
+    for label, bs, bm, per in rows:
+        speed = " | ".join(f"{per[n]['negatives_per_s'] / 1e6:.2f}" if per.get(n) else "—" for n in NUMS)
+        mem = " | ".join(f"{per[n]['peak_call_mb']:.0f}" if per.get(n) and "peak_call_mb" in per[n] else "—"
+                         for n in NUMS)
+        print(f"| {label} | {'—' if bs is None else f'{bs:.1f}'} | {'—' if bm is None else f'{bm:.0f}'} | "
+              f"{speed} | {mem} |")
+    if "recbole" in report:
+        rb = report["recbole"]
+        for dist in ("uniform", "popularity"):
+            speed = " | ".join(f"{BATCH * n / rb[f'{dist}/{n}']['median_s'] / 1e6:.2f}" for n in NUMS)
+            print(f"| RecBole 1.2.1 Sampler ({dist}) | {rb[f'{dist}/1']['build_s']:.1f} | — | {speed} | — | — | — |")
+    print("\nratios:", json.dumps(report["ratios"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
