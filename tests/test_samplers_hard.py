@@ -169,3 +169,12 @@ def test_als_static_refreshes_from_the_model(data, mf):
     hard = s.sample(users, pos, 3, c).items
     uni = build_sampler("uniform", {}, data, "cpu").sample(users, pos, 3, c).items
     assert mean_score(mf, users, hard) > mean_score(mf, users, uni)
+
+
+def test_chunked_scores_equal_one_call(data, mf):
+    from recsys_neg.samplers.candidates import scores_in_chunks
+    c = ctx(data, mf)
+    users = torch.arange(30)
+    for items in (torch.randint(data.n_items, (30, 50)), torch.randint(data.n_items, (1, 50))):
+        with torch.no_grad():
+            assert torch.allclose(scores_in_chunks(c, users, items, max_pairs=70), mf.score(users, items), atol=1e-5)
