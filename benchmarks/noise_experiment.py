@@ -105,6 +105,20 @@ def plot(rows: list[dict], ratio: float, path: Path) -> None:
     plt.close(fig)
 
 
+def paired_p(row: dict, ref: dict) -> str:
+    """', p=...' of a paired t-test on per-user test Recall@20 against the reference run."""
+    try:
+        import pandas as pd
+        from scipy.stats import ttest_rel
+
+        a = pd.read_csv(Path(row["run_dir"]) / "test_per_user.csv").set_index("user")["recall@20"]
+        b = pd.read_csv(Path(ref["run_dir"]) / "test_per_user.csv").set_index("user")["recall@20"]
+        a, b = a.align(b, join="inner")
+        return f", p={ttest_rel(a, b).pvalue:.2g}"
+    except (OSError, KeyError, ValueError):
+        return ""
+
+
 def table(rows: list[dict], ratios: list[float]) -> str:
     base = {r["ratio"]: r for r in rows if r["method"] == "MF-BPR (uniform)"}
     bce = {r["ratio"]: r for r in rows if r["method"] == "MF-BCE (uniform)"}
@@ -117,11 +131,11 @@ def table(rows: list[dict], ratios: list[float]) -> str:
             if row is None:
                 cells.append("—")
                 continue
-            ref = bce if label in ("T-CE", "R-CE") else base
+            ref = bce if label in ("T-CE", "R-CE", "NBPO") else base  # point-wise vs point-wise
             delta = ""
             if ref.get(ratio) and row is not ref.get(ratio):
                 d = row["recall@20"] / ref[ratio]["recall@20"] - 1
-                delta = f" ({d:+.1%})"
+                delta = f" ({d:+.1%}{paired_p(row, ref[ratio])})"
             cells.append(f"{row['recall@20']:.4f} / {row['ndcg@20']:.4f}{delta}")
         last = next((r for r in rows if r["method"] == label and r["ratio"] == max(ratios)), None)
         auc = "—" if last is None or last["noise_auc_user"] is None else f"{last['noise_auc_user']:.3f}"
@@ -141,9 +155,15 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="extra overrides for every run, e.g. train.lr=0.01")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/noise"), help="table, JSON and plot")
     ap.add_argument("--runs-dir", default="benchmarks/out/noise_runs", help="run folders (checkpoints), not results")
+    ap.add_argument("--report-only", action="store_true",
+                    help="redo the table and plot from OUT/results.json (e.g. after an interrupted run)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        rows = json.loads((out / "results.json").read_text())["rows"]
+        report(rows, sorted({r["ratio"] for r in rows}), out)
+        return
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
     full = build_interactions(DataConfig(source=GowallaSource(path=args.gowalla), merge_valid=True))
@@ -156,10 +176,14 @@ def main() -> None:
         for label in args.methods:
             rows.append(run_one(label, METHODS[label], data, ratio, args, out))
             results.write_text(json.dumps({"args": vars(args), "data": clean.summary(), "rows": rows}, indent=2))
-    noisy = [r for r in args.ratios if r > 0]
+    report(rows, sorted(args.ratios), out)
+
+
+def report(rows: list[dict], ratios: list[float], out: Path) -> None:
+    noisy = [r for r in ratios if r > 0]
     if noisy:
         plot(rows, max(noisy), out / "noise_separation.png")
-    text = table(rows, sorted(args.ratios))
+    text = table(rows, ratios)
     (out / "table.md").write_text(text + "\n")
     print(text)
 
