@@ -25,10 +25,11 @@ def require_scores(context: StepContext | None, name: str) -> StepContext:
 
 
 def scores_in_chunks(context: StepContext, users: torch.Tensor, items: torch.Tensor,
-                     max_pairs: int = 1 << 18) -> torch.Tensor:
+                     max_pairs: int = 1 << 16) -> torch.Tensor:
     """context.scores over column chunks: scoring [B, K] gathers B*K vectors, so bound it.
 
-    With B=2048 rows and 8000 candidates, one call would gather 16M vectors (4 GB at d=64).
+    With B=2048 rows and 8000 candidates, one call would gather 16M vectors (4 GB at d=64);
+    65k pairs a chunk (16 MB at d=64) measured fastest among 4k-262k on the team machine.
     """
     rows, k = users.shape[0], items.shape[1]
     step = max(1, max_pairs // max(rows, 1))
