@@ -84,8 +84,9 @@ class MixedSampler(NegativeSampler):
                 weights.append(neg.weight)
         if left:
             # Each leftover slot: every part proposes one negative, one part is chosen.
-            choice = torch.multinomial(share.float().expand(b * left, -1), 1, replacement=True,
-                                       generator=gen).view(b, left).to(users.device)
+            share_dev = share.float().to(users.device)  # the generator lives on the batch's device
+            choice = torch.multinomial(share_dev.expand(b * left, -1), 1, replacement=True,
+                                       generator=gen).view(b, left)
             extra_items = torch.empty((b, left), dtype=torch.long, device=users.device)
             extra_w = torch.ones((b, left), device=users.device)
             any_w = False
