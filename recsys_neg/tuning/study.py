@@ -122,13 +122,11 @@ class WorkerJob:
 
 def run_worker(job: WorkerJob) -> None:
     """Runs ``job.n_trials`` trials of the shared study (in this process)."""
-    import optuna
     import torch
 
     from .objective import Objective
 
     torch.set_num_threads(job.threads)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg = config_from_dict(job.raw, job.source)
     study = load_study(job.study_name, job.storage, cfg.tuning, job.worker)
     objective = Objective(job.raw, job.source, Path(job.base_dir), job.study_name,
