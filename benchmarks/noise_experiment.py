@@ -73,6 +73,7 @@ def run_one(label: str, pipeline: str, data: Interactions, ratio: float, args, o
     row = {"method": label, "pipeline": pipeline, "ratio": ratio, "recall@20": res.test.get("recall@20"),
            "ndcg@20": res.test.get("ndcg@20"), "seconds": seconds, "run_dir": str(res.out_dir),
            "noise_auc_global": last.get("noise_auc_global"), "noise_auc_user": last.get("noise_auc_user"),
+           "flip_rates": [last.get("flip_false_positive"), last.get("flip_false_negative")],
            "separation": [{k: h.get(k) for k in ("epoch", "noise_auc_global", "noise_auc_user")}
                           for h in res.history if "noise_auc_global" in h]}
     print(f"{label:18s} rho={ratio:<4g} recall@20={row['recall@20']:.4f} ndcg@20={row['ndcg@20']:.4f} "
@@ -155,6 +156,7 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="extra overrides for every run, e.g. train.lr=0.01")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/noise"), help="table, JSON and plot")
     ap.add_argument("--runs-dir", default="benchmarks/out/noise_runs", help="run folders (checkpoints), not results")
+    ap.add_argument("--append", action="store_true", help="add to OUT/results.json (e.g. one more ratio)")
     ap.add_argument("--report-only", action="store_true",
                     help="redo the table and plot from OUT/results.json (e.g. after an interrupted run)")
     args = ap.parse_args()
@@ -169,20 +171,19 @@ def main() -> None:
     full = build_interactions(DataConfig(source=GowallaSource(path=args.gowalla), merge_valid=True))
     clean = subsample_users(full, args.max_user)
     print(f"data: {clean.summary()} | {uptime()}", flush=True)
-    rows: list[dict] = []
     results = out / "results.json"
+    rows: list[dict] = json.loads(results.read_text())["rows"] if args.append and results.exists() else []
     for ratio in args.ratios:
         data = clean if ratio == 0 else inject_noise(clean, NoiseConfig(ratio=ratio, mode="add", seed=args.noise_seed))
         for label in args.methods:
             rows.append(run_one(label, METHODS[label], data, ratio, args, out))
             results.write_text(json.dumps({"args": vars(args), "data": clean.summary(), "rows": rows}, indent=2))
-    report(rows, sorted(args.ratios), out)
+    report(rows, sorted({r["ratio"] for r in rows}), out)
 
 
 def report(rows: list[dict], ratios: list[float], out: Path) -> None:
-    noisy = [r for r in ratios if r > 0]
-    if noisy:
-        plot(rows, max(noisy), out / "noise_separation.png")
+    for ratio in (r for r in ratios if r > 0):
+        plot(rows, ratio, out / f"noise_separation_rho{ratio:g}.png")
     text = table(rows, ratios)
     (out / "table.md").write_text(text + "\n")
     print(text)

@@ -169,3 +169,11 @@ def test_observer_reports_both_aucs_and_draws_the_plot(tmp_path):
     assert row["noise_auc_user"] > 0.95
     assert row["noise_auc_global"] > 0.95
     assert (tmp_path / "noise_separation.png").stat().st_size > 0
+
+
+def test_observer_reports_nbpo_flip_rates(tmp_path):
+    data = inject_noise(random_interactions(n_users=30, n_items=25, seed=3), NoiseConfig(ratio=0.5, seed=0))
+    loss = build_loss("nbpo", {"init_false_positive": 0.07, "init_false_negative": 0.02}, data)
+    trainer = SimpleNamespace(model=build_model("mf", {"embedding_dim": 4}, data), loss_fn=loss, out_dir=None)
+    row = NoiseSeparationObserver(data)(1, trainer)
+    assert row["flip_false_positive"] == pytest.approx(0.07) and row["flip_false_negative"] == pytest.approx(0.02)

@@ -95,6 +95,10 @@ class NoiseSeparationObserver:
                "noise_auc_users": n_users,
                "loss_noisy_mean": float(loss[self.noisy].mean()),
                "loss_normal_mean": float(loss[~self.noisy].mean())}
+        flip_rates = getattr(trainer.loss_fn, "flip_rates", None)  # NBPO's learned label-flip rates
+        if callable(flip_rates):
+            eps_fp, eps_fn = (t.detach() for t in flip_rates())
+            row.update(flip_false_positive=float(eps_fp), flip_false_negative=float(eps_fn))
         self.history.append({"epoch": epoch, **row})
         out_dir = getattr(trainer, "out_dir", None)
         if out_dir is not None:
