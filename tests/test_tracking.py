@@ -20,7 +20,8 @@ from recsys_neg.tracking.mlflow_tracker import MLflowTracker, resolve_uri
 TINY = {
     "data": {"source": {"source": "synthetic", "n_users": 120, "n_items": 90, "seed": 3}},
     "model": {"name": "mf", "embedding_dim": 8},
-    "train": {"epochs": 3, "batch_size": 512, "lr": 0.01, "progress": False, "early_stopping": None},
+    "train": {"epochs": 3, "batch_size": 512, "lr": 0.01, "progress": False, "early_stopping": None,
+              "threads": 1},  # subprocesses too: two threads crawl on a busy 2-core machine
     "eval": {"ks": [5, 20]},
 }
 

@@ -31,7 +31,7 @@ def pipeline(tmp_path, space=SPACE, **tuning):
         "data": {"source": {"source": "synthetic", "n_users": 100, "n_items": 80, "seed": 2}},
         "model": {"name": "mf", "embedding_dim": 8},
         "sampler": {"name": "uniform"}, "loss": {"name": "bpr"},
-        "train": {"epochs": 2, "batch_size": 512, "lr": 0.01, "progress": False},
+        "train": {"epochs": 2, "batch_size": 512, "lr": 0.01, "progress": False, "threads": 1},
         "eval": {"ks": [5, 20], "metrics": ["recall", "ndcg"]},
         "tracking": {"experiment": "tiny", "plots": False, "log_checkpoint": False},  # tested elsewhere
         "output_dir": str(tmp_path / "runs"),

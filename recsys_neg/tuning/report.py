@@ -89,11 +89,12 @@ def write_plots(study, folder: Path) -> list[Path]:
             continue
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # optuna marks its matplotlib plots experimental
+                # optuna marks these plots experimental; slices have a colour bar tight_layout warns about
+                warnings.simplefilter("ignore")
                 ax = fn(study)
-            fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
-            fig.set_size_inches(max(6.4, fig.get_size_inches()[0]), 4.2)
-            fig.tight_layout()
+                fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
+                fig.set_size_inches(max(6.4, fig.get_size_inches()[0]), 4.2)
+                fig.tight_layout()
             path = folder / f"{study.study_name}_{name}.png"
             fig.savefig(path, dpi=100)
             plt.close(fig)
