@@ -85,9 +85,18 @@ def main() -> None:
     ap.add_argument("--negative-weight", type=float, default=50.0)
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--json", default=None, help="also write the points to this JSON file")
+    ap.add_argument("--plot-from", nargs="+", default=None,
+                    help="only plot: combine the points of these --json files (runs split across processes)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.plot_from:
+        saved = [json.loads(Path(p).read_text()) for p in args.plot_from]
+        a = saved[0]["args"]
+        where = "Gowalla" if a["gowalla"] else f"synthetic {a['users']}x{a['items']}"
+        plot([p for s in saved for p in s["points"]], out / "negative_ratio_curve.png",
+             f"{where}, MF dim {a['dim']}, {a['epochs']} epochs, batch {a['batch_size']}, lr {a['lr']}")
+        return
     print(f"load average: {os.getloadavg()}")
     points = []
     with tempfile.TemporaryDirectory() as runs:
