@@ -80,7 +80,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/datasets/gowalla")
     ap.add_argument("--mf-epochs", type=int, default=30)
-    ap.add_argument("--mf-lr", type=float, default=1e-3)
+    ap.add_argument("--mf-lr", type=float, default=5e-3)
     ap.add_argument("--lightgcn-steps", type=int, default=20, help="timed steps per variant")
     ap.add_argument("--lightgcn-epoch", action="store_true", help="also train one full LightGCN epoch")
     ap.add_argument("--out", default="benchmarks/out")
