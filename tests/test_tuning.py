@@ -12,7 +12,7 @@ from recsys_neg.errors import ConfigError
 from recsys_neg.tracking.mlflow_tracker import MLflowTracker
 from recsys_neg.tuning.objective import PruningCallback, best_value
 from recsys_neg.tuning.space import draw, format_override
-from recsys_neg.tuning.study import split_trials, tune
+from recsys_neg.tuning.study import make_pruner, split_trials, tune
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -106,6 +106,22 @@ def test_pruning_callback_stops_a_trial_below_the_median():
     with pytest.raises(optuna.TrialPruned):
         cb(1, {"valid_recall@20": 0.1})
     assert bad.storage.get_trial(bad._trial_id).intermediate_values == {1: 0.1}
+
+
+def test_warmup_epochs_are_never_pruned():
+    tuning = config_from_dict({"tuning": {"space": SPACE, "warmup_epochs": 2, "startup_trials": 1}}).tuning
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(tuning))
+    first = study.ask()
+    for epoch in (1, 2, 3):
+        first.report(0.9, epoch)
+    study.tell(first, 0.9)
+    poor = study.ask()
+    pruned_at = []
+    for epoch in (1, 2, 3):
+        poor.report(0.1, epoch)
+        if poor.should_prune():
+            pruned_at.append(epoch)
+    assert pruned_at == [3]
 
 
 def test_objective_is_the_best_validation_value_not_the_last():

@@ -89,11 +89,13 @@ def make_sampler(tuning, worker: int):
 def make_pruner(tuning):
     import optuna
 
+    # steps are epochs counted from 1; optuna may prune at step >= n_warmup_steps
+    first_prunable = tuning.warmup_epochs + 1
     if tuning.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=tuning.startup_trials,
-                                           n_warmup_steps=tuning.warmup_epochs)
+                                           n_warmup_steps=first_prunable)
     if tuning.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, tuning.warmup_epochs))
+        return optuna.pruners.HyperbandPruner(min_resource=first_prunable)
     return optuna.pruners.NopPruner()
 
 
