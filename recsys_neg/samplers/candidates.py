@@ -26,13 +26,17 @@ def require_scores(context: StepContext | None, name: str) -> StepContext:
 
 def scores_in_chunks(context: StepContext, users: torch.Tensor, items: torch.Tensor,
                      max_pairs: int = 1 << 16) -> torch.Tensor:
-    """context.scores over column chunks: scoring [B, K] gathers B*K vectors, so bound it.
+    """context.scores over chunks: scoring [B, K] gathers B*K vectors, so bound it.
 
     With B=2048 rows and 8000 candidates, one call would gather 16M vectors (4 GB at d=64);
     65k pairs a chunk (16 MB at d=64) measured fastest among 4k-262k on the team machine.
+    Per-row items are cut by rows (contiguous slices), a shared [1, K] set by columns.
     """
     rows, k = users.shape[0], items.shape[1]
-    step = max(1, max_pairs // max(rows, 1))
-    if k <= step:
+    if rows * k <= max_pairs:
         return context.scores(users, items)
-    return torch.cat([context.scores(users, items[:, lo: lo + step]) for lo in range(0, k, step)], dim=1)
+    if items.shape[0] == 1:
+        step = max(1, max_pairs // max(rows, 1))
+        return torch.cat([context.scores(users, items[:, lo: lo + step]) for lo in range(0, k, step)], dim=1)
+    step = max(1, max_pairs // k)
+    return torch.cat([context.scores(users[lo: lo + step], items[lo: lo + step]) for lo in range(0, rows, step)])
