@@ -8,8 +8,8 @@ def test_defaults_validate_and_resolve_component_params():
     cfg = config_from_dict({})
     resolved = resolved_dict(cfg)
     assert resolved["model"]["name"] == "mf" and resolved["model"]["embedding_dim"] == 64
-    assert resolved["sampler"] == {"name": "uniform", "exclude_positives": True, "structure": "auto",
-                                   "memory_budget_mb": 1500, "rejection_rounds": 4}
+    assert resolved["sampler"]["name"] == "uniform" and resolved["sampler"]["exclude_positives"] is True
+    assert resolved["train"]["epochs"] == 20 and resolved["eval"]["ks"] == [10, 20, 50]
 
 
 def test_unknown_top_level_field_names_the_path():
