@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from .row_adam import RowSparseAdam
+
 
 class OptimizerGroup:
     """Several optimisers stepped together (SparseAdam cannot take dense parameters)."""
@@ -34,7 +36,7 @@ def build_optimizer(model: torch.nn.Module, name: str, lr: float,
         if dense_params:
             opts.append(torch.optim.Adam(dense_params, lr=lr))
         if sparse_params:
-            opts.append(torch.optim.SparseAdam(sparse_params, lr=lr))
+            opts.append(RowSparseAdam(sparse_params, lr=lr))
     elif name == "sgd":
         opts.append(torch.optim.SGD(params, lr=lr))
     elif name == "adagrad":

@@ -176,8 +176,9 @@ class Trainer:
         t = timer.add("forward", t)
         optimizer.zero_grad()
         loss.backward()
+        t = timer.add("backward", t)
         optimizer.step()
-        timer.add("backward", t)
+        timer.add("optimizer", t)
         return float(loss.detach())
 
     # ------------------------------------------------------------------
