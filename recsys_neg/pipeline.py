@@ -12,6 +12,7 @@ import random
 import subprocess
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -184,7 +185,11 @@ def run_pipeline(cfg: PipelineConfig, base_dir: Path | None = None, *, df=None,
         status = "KILLED"
         raise
     finally:
-        tracker.end(status)
+        try:
+            tracker.end(status)
+        except Exception as err:  # noqa: BLE001 - never hide the run's own outcome behind this
+            warnings.warn(f"could not mark tracking run {tracker.run_id} as {status}: {err}; "
+                          "`recsys-neg runs repair` closes it later", stacklevel=1)
         restore_sigterm(previous_sigterm)
 
 

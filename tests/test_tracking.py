@@ -159,7 +159,7 @@ def test_killed_runs_leave_the_store_usable_and_marked(store, tmp_path):
         term, kill = procs
         term.send_signal(signal.SIGTERM)
         kill.send_signal(signal.SIGKILL)
-        assert term.wait(60) == 130
+        assert term.wait(60) == 130, term.stderr.read()[-3000:]
         assert kill.wait(60) == -signal.SIGKILL
     finally:
         for p in procs:

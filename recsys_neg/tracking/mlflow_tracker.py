@@ -97,5 +97,14 @@ class MLflowTracker(Tracker):
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def end(self, status: str = "FINISHED") -> None:
-        if self.run_id is not None:
-            self.client.set_terminated(self.run_id, status=status)
+        """Close the run; retried because a sqlite store may be briefly locked by another writer."""
+        if self.run_id is None:
+            return
+        for attempt in range(5):
+            try:
+                self.client.set_terminated(self.run_id, status=status)
+                return
+            except Exception:  # noqa: BLE001 - any store error: wait and retry, then give up loudly
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * 2 ** attempt)
