@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .config import PipelineConfig, component_params, config_from_dict, resolved_dict
+from .config import PipelineConfig, config_from_dict, resolved_dict
 from .data import Interactions, build_interactions
 from .errors import ConfigError
 from .evaluation import Evaluator

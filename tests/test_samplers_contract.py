@@ -1,5 +1,4 @@
 """Properties every sampler shares: exact exclusion where claimed, shapes, reproducible seeds, CUDA."""
-import numpy as np
 import pytest
 import torch
 

@@ -8,7 +8,6 @@ from recsys_neg.samplers import build_sampler
 from recsys_neg.samplers.base import StepContext
 from recsys_neg.samplers.popularity import AliasTable
 
-from helpers import random_interactions
 
 
 def ctx(data, seed=0):

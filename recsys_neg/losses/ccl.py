@@ -9,7 +9,6 @@ weights make the mean a weighted mean (and the sum a weighted sum).
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from pydantic import Field
 

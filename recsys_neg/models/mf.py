@@ -1,7 +1,6 @@
 """Matrix factorisation: score = <user embedding, item embedding>."""
 from __future__ import annotations
 
-import torch
 from pydantic import Field
 from torch import nn
 

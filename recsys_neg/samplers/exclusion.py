@@ -9,11 +9,34 @@ from __future__ import annotations
 import mmap
 import weakref
 
+from typing import Literal
+
 import numpy as np
 import scipy.sparse as sp
 import torch
+from pydantic import Field, model_validator
 
 from ..errors import DataError
+from ..registry import Params
+
+
+class ExclusionParams(Params):
+    """Parameters every sampler that draws items and may exclude positives shares."""
+
+    exclude_positives: bool = True
+    structure: Literal["auto", "dense", "bitset", "sorted"] = "auto"
+    memory_budget_mb: int = Field(1500, gt=0)
+    rejection_rounds: int = Field(4, ge=0)
+    # One negative set [1, num] for the whole batch (a B x num score matrix); exclusion
+    # is then impossible per user, so it requires exclude_positives=false.
+    shared: bool = False
+
+    @model_validator(mode="after")
+    def _shared_needs_no_exclusion(self):
+        if self.shared and self.exclude_positives:
+            raise ValueError("shared negatives cannot exclude each user's positives; "
+                             "set exclude_positives: false")
+        return self
 
 DEFAULT_BUDGET_BYTES = 1_500_000_000
 

@@ -14,31 +14,19 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from ..errors import DataError
-from ..registry import Params
 from .base import SAMPLERS, Negatives, NegativeSampler
-from .exclusion import build_positive_set, redraw_positives
+from .exclusion import ExclusionParams, build_positive_set, redraw_positives
 
 
-class PopularityParams(Params):
+class PopularityParams(ExclusionParams):
     alpha: float = Field(0.75, ge=0, description="exponent on item frequency; 0 = uniform")
     # Added to every count before the exponent, so items unseen in training stay reachable.
     smoothing: float = Field(0.0, ge=0)
-    exclude_positives: bool = True
     method: Literal["alias", "multinomial"] = "alias"
-    structure: Literal["auto", "dense", "bitset", "sorted"] = "auto"
-    memory_budget_mb: int = Field(1500, gt=0)
     rejection_rounds: int = Field(8, ge=0)
-    shared: bool = False
-
-    @model_validator(mode="after")
-    def _shared_needs_no_exclusion(self) -> "PopularityParams":
-        if self.shared and self.exclude_positives:
-            raise ValueError("shared negatives cannot exclude each user's positives; "
-                             "set exclude_positives: false")
-        return self
 
 
 class AliasTable:

@@ -7,31 +7,14 @@ user's complement, so the result is exact and the loop is bounded.
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field, model_validator
 
-from ..registry import Params
 from .base import SAMPLERS, Negatives, NegativeSampler
-from .exclusion import build_complement_sampler, build_positive_set, redraw_positives
+from .exclusion import ExclusionParams, build_complement_sampler, build_positive_set, redraw_positives
 
 
-class UniformParams(Params):
-    exclude_positives: bool = True
-    structure: Literal["auto", "dense", "bitset", "sorted"] = "auto"
-    memory_budget_mb: int = Field(1500, gt=0)
-    rejection_rounds: int = Field(4, ge=0)
-    # One negative set [1, num] for the whole batch (a B x num score matrix); exclusion
-    # is then impossible per user, so it requires exclude_positives=false.
-    shared: bool = False
-
-    @model_validator(mode="after")
-    def _shared_needs_no_exclusion(self) -> "UniformParams":
-        if self.shared and self.exclude_positives:
-            raise ValueError("shared negatives cannot exclude each user's positives; "
-                             "set exclude_positives: false")
-        return self
+class UniformParams(ExclusionParams):
+    """exclude_positives, structure, memory_budget_mb, rejection_rounds, shared."""
 
 
 class ExcludingDraw:
