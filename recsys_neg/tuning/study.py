@@ -4,7 +4,7 @@ Workers share the study through its storage (sqlite locally, PostgreSQL
 across machines). ``--trials N`` means N more trials in total, split exactly
 between the workers, so resuming adds trials and no worker runs extra ones.
 The study's MLflow parent run id is kept in the study's user attributes, so
-every worker and every resumed session nests its trials under the same run.
+every worker and every resumed invocation nests its trials under the same run.
 """
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ def run_workers(jobs: list[WorkerJob]) -> None:
 
 
 def _parent_run(study, cfg: PipelineConfig, study_name: str, storage: str, tracking_uri: str | None):
-    """The study's MLflow run: created once, found again by every later worker or session."""
+    """The study's MLflow run: created once, found again by every later worker or invocation."""
     from ..tracking.mlflow_tracker import MLflowTracker
 
     tracker = MLflowTracker(tracking_uri or cfg.tracking.uri, cfg.tracking.experiment)
