@@ -190,3 +190,22 @@ def test_next_start_repairs_a_dead_process_run(store, tmp_path):
     MLflowTracker(store, "t").start("next", {}, {})
     assert client.get_run(tracker.run_id).info.status == "FAILED"
     assert client.get_run(alive.run_id).info.status == "RUNNING"
+
+
+def test_sigterm_during_a_store_write_is_raised_after_it():
+    import os
+
+    from recsys_neg.tracking.signals import (deferred_interrupt, install_sigterm_as_interrupt,
+                                             restore_sigterm)
+
+    previous = install_sigterm_as_interrupt()
+    finished = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with deferred_interrupt():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)  # the handler has run by now, but must not interrupt the write
+                finished.append(True)
+    finally:
+        restore_sigterm(previous)
+    assert finished == [True]

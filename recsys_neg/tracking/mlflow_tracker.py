@@ -17,6 +17,7 @@ from typing import Any
 
 from .base import Tracker, flatten_params
 from .repair import owner_tags, repair_stale_runs
+from .signals import deferred_interrupt
 
 DEFAULT_URI = "sqlite:///mlruns.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
@@ -82,19 +83,22 @@ class MLflowTracker(Tracker):
             return
         ts = int(time.time() * 1000)
         batch = [Metric(k, float(v), ts, step or 0) for k, v in metrics.items()]
-        for i in range(0, len(batch), 1000):
-            self.client.log_batch(self.run_id, metrics=batch[i: i + 1000])
+        with deferred_interrupt():
+            for i in range(0, len(batch), 1000):
+                self.client.log_batch(self.run_id, metrics=batch[i: i + 1000])
 
     def log_artifact(self, path: str | Path, subdir: str | None = None) -> None:
         if self.run_id is not None:
-            self.client.log_artifact(self.run_id, str(path), subdir)
+            with deferred_interrupt():
+                self.client.log_artifact(self.run_id, str(path), subdir)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         if self.run_id is None:
             return
         from mlflow.entities import RunTag
 
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        with deferred_interrupt():
+            self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def end(self, status: str = "FINISHED") -> None:
         """Close the run; retried because a sqlite store may be briefly locked by another writer."""

@@ -15,8 +15,32 @@ from typing import Any
 _NOT_INSTALLED = object()
 
 
+_state = {"depth": 0, "pending": None}
+
+
 def _raise_interrupt(signum, frame):
+    if _state["depth"]:  # inside a store write: finish it, raise right after
+        _state["pending"] = signum
+        return
     raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
+@contextmanager
+def deferred_interrupt():
+    """Hold a SIGTERM that arrives while writing to the tracking store until the write ends.
+
+    An exception raised in the middle of a database transaction can surface as a
+    different error (or leave the session unusable), and the run could then not
+    be marked KILLED.
+    """
+    _state["depth"] += 1
+    try:
+        yield
+    finally:
+        _state["depth"] -= 1
+        if _state["depth"] == 0 and _state["pending"] is not None:
+            signum, _state["pending"] = _state["pending"], None
+            raise KeyboardInterrupt(f"terminated by signal {signum}")
 
 
 def install_sigterm_as_interrupt() -> Any:
