@@ -23,14 +23,25 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(2)
 
 
-def _train(pipeline: Path, overrides: list[str], tracking_uri: Optional[str]) -> None:
-    from .config import load_config
-    from .pipeline import make_tracker, run_pipeline
+def _train(pipeline: Optional[Path], overrides: list[str], tracking_uri: Optional[str],
+           resume: Optional[Path] = None) -> None:
+    from .config import load_config  # validates before torch is imported
 
     try:
-        cfg = load_config(pipeline, overrides)
+        if resume is not None:
+            from .runs.saved import resume_point
+
+            point = resume_point(resume, pipeline, overrides)
+            typer.echo(point.describe())
+            cfg, base_dir, state, out_dir = point.cfg, point.base_dir, point.state, point.run_dir
+        elif pipeline is None:
+            raise RecsysNegError("give a pipeline file, or --resume RUN_DIR")
+        else:
+            cfg, base_dir, state, out_dir = load_config(pipeline, overrides), pipeline.resolve().parent, None, None
+        from .pipeline import make_tracker, run_pipeline
+
         tracker = make_tracker(cfg, tracking_uri)
-        result = run_pipeline(cfg, base_dir=pipeline.resolve().parent, tracker=tracker)
+        result = run_pipeline(cfg, base_dir=base_dir, tracker=tracker, out_dir=out_dir, resume=state)
     except RecsysNegError as err:
         _fail(err)
         return
@@ -49,11 +60,14 @@ URI_HELP = "MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlrun
 
 
 @app.command()
-def train(pipeline: Path = typer.Argument(..., help="Pipeline YAML file."),
+def train(pipeline: Optional[Path] = typer.Argument(None, help="Pipeline YAML file (optional with --resume)."),
           set_: List[str] = typer.Option([], "--set", help=SET_HELP),
-          tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=URI_HELP)) -> None:
+          tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=URI_HELP),
+          resume: Optional[Path] = typer.Option(
+              None, "--resume", help="Continue an interrupted run from RUN_DIR/last.ckpt (same MLflow run); "
+                                     "a pipeline given with it must match the run's config.")) -> None:
     """Train and evaluate a pipeline; prints the path of its metrics.json."""
-    _train(pipeline, set_, tracking_uri)
+    _train(pipeline, set_, tracking_uri, resume)
 
 
 @app.command()
@@ -68,7 +82,7 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML file."),
 def evaluate(path: Path = typer.Argument(..., help="A run folder or a checkpoint file."),
              split: List[str] = typer.Option(["valid", "test"], "--split", help="Splits to evaluate.")) -> None:
     """Re-evaluate a saved run with full ranking and print its metrics as JSON."""
-    from .pipeline import evaluate_saved
+    from .runs.saved import evaluate_saved
 
     try:
         out = evaluate_saved(path, tuple(split))

@@ -1,9 +1,18 @@
 """The pipeline schema: one validated description of a whole run.
 
-Sections for components (model, sampler, positives, loss) are ``{name: ...,
-<that component's parameters>}``; the parameters are checked against the
-component's own ``Params`` model, so a typo anywhere fails before training
-with the path of the field.
+Component sections (model, sampler, positives, loss) are ``{name: ...,
+<that component's parameters>}`` and are validated once, at load, into the
+component's own typed ``Params``: a typo anywhere fails before training with
+the path of the field, and constructors receive the typed object.
+
+Loading is two-phase so that a mistake outside the component sections (YAML,
+an override, ``train``/``eval``/``data``) is reported before torch is
+imported; the component registries (torch modules) are read only after that.
+
+``--set section.name=X`` switches a component: the section is replaced by X's
+defaults, keeping only the keys that mean the same for X (fields both
+components inherit from one declaration, such as ``embedding_dim`` from MF to
+LightGCN or ``num_negatives`` between samplers).
 """
 from __future__ import annotations
 
@@ -12,30 +21,33 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from .data.config import DataConfig
 from .errors import ConfigError
-from .registry import format_validation_error
-from .tuning.config import TuningConfig
+from .metric_key import MetricField, MetricKey
+from .registry import Params, Registry, format_validation_error, lazy_component_field
+
+COMPONENT_SECTIONS = ("model", "sampler", "positives", "loss")
+DEFAULT_COMPONENTS = {"model": "mf", "sampler": "uniform", "positives": "all", "loss": "bpr"}
+
+
+def registries() -> dict[str, Registry]:
+    """Section -> registry. Imports the component packages (and torch)."""
+    from .losses.base import LOSSES
+    from .models.base import MODELS
+    from .positives.base import POSITIVES
+    from .samplers.base import SAMPLERS
+
+    return {"model": MODELS, "sampler": SAMPLERS, "positives": POSITIVES, "loss": LOSSES}
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Component(BaseModel):
-    """``name`` plus free-form parameters, validated later by the named component."""
-
-    model_config = ConfigDict(extra="allow")
-    name: str
-
-    def values(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
 class EarlyStopping(Strict):
-    metric: str = "recall@20"
+    metric: MetricField = MetricKey("recall", 20)
     patience: int = Field(5, ge=1, description="evaluations without improvement before stopping")
     min_delta: float = 0.0
 
@@ -43,17 +55,27 @@ class EarlyStopping(Strict):
 class TrainConfig(Strict):
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(2048, ge=1)
-    num_negatives: int = Field(1, ge=1)
     optimizer: Literal["adam", "sgd", "adagrad"] = "adam"
     lr: float = Field(1e-3, gt=0)
     l2: float = Field(1e-4, ge=0, description="weight of the batch embeddings' squared L2 norm")
     eval_every: int = Field(1, ge=1)
     early_stopping: EarlyStopping | None = EarlyStopping()
     time_budget_s: float | None = Field(None, gt=0, description="stop after the epoch that passes it")
+    checkpoint_every_steps: int | None = Field(
+        None, ge=1, description="also write the resumable state every N steps (always at each epoch end)")
     seed: int = 42
     device: str = "auto"
-    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: chosen from the CPUs "
+                                                         "this process may use and the machine's load)")
     progress: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "num_negatives" in data:
+            raise ValueError("num_negatives moved to the sampler: write sampler.num_negatives "
+                             "(only the sampler uses it)")
+        return data
 
 
 class EvalConfig(Strict):
@@ -62,12 +84,17 @@ class EvalConfig(Strict):
     batch_size: int = Field(4096, ge=1)
     test: bool = Field(True, description="evaluate the test split once, after training")
 
-    @field_validator("ks")
-    @classmethod
-    def _positive(cls, ks: list[int]) -> list[int]:
-        if not ks or min(ks) < 1:
+    @model_validator(mode="after")
+    def _cutoffs(self) -> "EvalConfig":
+        if not self.ks or min(self.ks) < 1:
             raise ValueError("ks must be a non-empty list of positive integers")
-        return sorted(set(ks))
+        if not self.metrics:
+            raise ValueError("metrics must not be empty")
+        self.ks = sorted(set(self.ks))
+        return self
+
+    def keys(self) -> list[MetricKey]:
+        return [MetricKey(m, k) for m in self.metrics for k in self.ks]
 
 
 class TrackingConfig(Strict):
@@ -79,49 +106,61 @@ class TrackingConfig(Strict):
     plots: bool = Field(True, description="learning-curve PNG as an artifact")
 
 
+def _component_field(section: str):
+    """A section typed by its registry, looked up when the pipeline is validated (phase two)."""
+    return lazy_component_field(lambda: registries()[section])
+
+
 class PipelineConfig(Strict):
     name: str = "pipeline"
     data: DataConfig = DataConfig()
-    model: Component = Component(name="mf")
-    sampler: Component = Component(name="uniform")
-    positives: Component = Component(name="all")
-    loss: Component = Component(name="bpr")
+    model: _component_field("model") = Field(default_factory=lambda: {"name": "mf"}, validate_default=True)
+    sampler: _component_field("sampler") = Field(default_factory=lambda: {"name": "uniform"},
+                                                 validate_default=True)
+    positives: _component_field("positives") = Field(default_factory=lambda: {"name": "all"},
+                                                     validate_default=True)
+    loss: _component_field("loss") = Field(default_factory=lambda: {"name": "bpr"}, validate_default=True)
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     tracking: TrackingConfig = TrackingConfig()
     output_dir: str = "runs"
-    tuning: TuningConfig | None = None
+    # Read by ``recsys-neg tune`` (recsys_neg.tuning); training ignores it.
+    tuning: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "PipelineConfig":
+        from .evaluation.metrics import METRICS
+
+        unknown = [m for m in self.eval.metrics if m not in METRICS]
+        if unknown:
+            raise ValueError(f"eval.metrics: unknown {', '.join(map(repr, unknown))}; "
+                             f"valid metrics are: {', '.join(METRICS.names())}")
+        es = self.train.early_stopping
+        if es is not None and es.metric not in self.eval.keys():
+            raise ValueError(f"train.early_stopping.metric: {es.metric} is not computed; eval computes "
+                             f"{', '.join(map(str, self.eval.keys()))}")
+        return self
+
+    def component(self, section: str) -> str:
+        return registries()[section].name_of(getattr(self, section))
 
 
-COMPONENT_SECTIONS = ("model", "sampler", "positives", "loss")
+# Phase one: the same schema with component sections as plain ``{name: ...}`` mappings.
+class _ComponentSketch(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
 
 
-def _registries():
-    from .losses import LOSSES
-    from .models import MODELS
-    from .positives import POSITIVES
-    from .samplers import SAMPLERS
-
-    return {"model": MODELS, "sampler": SAMPLERS, "positives": POSITIVES, "loss": LOSSES}
-
-
-def component_params(cfg: PipelineConfig, section: str):
-    comp: Component = getattr(cfg, section)
-    return _registries()[section].params(comp.name, comp.values(), section)
-
-
-def validate_components(cfg: PipelineConfig) -> None:
-    for section in COMPONENT_SECTIONS:
-        component_params(cfg, section)
+_Sketch = create_model(
+    "PipelineSketch", __base__=Strict,
+    **{name: (f.annotation, f) for name, f in PipelineConfig.model_fields.items()
+       if name not in COMPONENT_SECTIONS},
+    **{s: (_ComponentSketch, _ComponentSketch(name=DEFAULT_COMPONENTS[s])) for s in COMPONENT_SECTIONS})
 
 
 def resolved_dict(cfg: PipelineConfig) -> dict[str, Any]:
     """The config with every default filled in, component parameters included."""
-    out = cfg.model_dump(mode="json")
-    for section in COMPONENT_SECTIONS:
-        out[section] = {"name": getattr(cfg, section).name,
-                        **component_params(cfg, section).model_dump(mode="json")}
-    return out
+    return cfg.model_dump(mode="json")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -151,24 +190,41 @@ def set_path(tree: dict, path: list[str], value: Any) -> dict:
     return tree
 
 
-def config_from_dict(raw: dict, source: str = "<config>", overrides: list[str] = ()) -> PipelineConfig:
+def switch_component(raw: dict, section: str, name: Any) -> None:
+    """Set ``raw[section]`` to component ``name``: its defaults plus the keys that carry over."""
+    current = raw.get(section)
+    current = current if isinstance(current, dict) else {"name": DEFAULT_COMPONENTS[section]}
+    old = current.get("name", DEFAULT_COMPONENTS[section])
+    if old == name:
+        return
+    keep = registries()[section].carried_keys(old, name, current) if isinstance(name, str) else []
+    raw[section] = {"name": name, **{k: current[k] for k in keep}}
+
+
+def apply_overrides(raw: dict, overrides: list[str] = ()) -> dict:
+    """``raw`` with ``--set`` overrides applied; component switches first, then field values."""
     raw = copy.deepcopy(raw or {})
-    if not isinstance(raw, dict):
+    parsed = [parse_override(o) for o in overrides]
+    for path, value in parsed:
+        if len(path) == 2 and path[0] in COMPONENT_SECTIONS and path[1] == "name":
+            switch_component(raw, path[0], value)
+    for path, value in parsed:
+        if not (len(path) == 2 and path[0] in COMPONENT_SECTIONS and path[1] == "name"):
+            if path[0] in COMPONENT_SECTIONS and len(path) > 1 and raw.get(path[0]) is None:
+                raw[path[0]] = {"name": DEFAULT_COMPONENTS[path[0]]}  # "--set model.x=1" keeps the default model
+            set_path(raw, path, value)
+    return raw
+
+
+def config_from_dict(raw: dict, source: str = "<config>", overrides: list[str] = ()) -> PipelineConfig:
+    if not isinstance(raw, dict) and raw is not None:
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
-    for section in COMPONENT_SECTIONS:  # so "--set model.x=1" keeps the default model
-        if overrides and section not in raw:
-            raw.setdefault(section, {"name": getattr(PipelineConfig(), section).name})
-    for o in overrides:
-        path, value = parse_override(o)
-        set_path(raw, path, value)
-    try:
-        cfg = PipelineConfig.model_validate(raw)
-    except ValidationError as err:
-        raise ConfigError(f"{source}: invalid pipeline\n" + format_validation_error(err)) from None
-    try:
-        validate_components(cfg)
-    except ConfigError as err:
-        raise ConfigError(f"{source}: {err}") from None
+    raw = apply_overrides(raw, list(overrides))
+    for model in (_Sketch, PipelineConfig):  # the first needs no torch
+        try:
+            cfg = model.model_validate(raw)
+        except ValidationError as err:
+            raise ConfigError(f"{source}: invalid pipeline\n" + format_validation_error(err)) from None
     return cfg
 
 
@@ -186,3 +242,7 @@ def load_yaml(path: str | Path) -> dict:
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> PipelineConfig:
     return config_from_dict(load_yaml(path), str(path), overrides)
+
+
+__all__ = ["PipelineConfig", "TrainConfig", "EvalConfig", "TrackingConfig", "EarlyStopping", "Params",
+           "apply_overrides", "config_from_dict", "load_config", "load_yaml", "resolved_dict"]

@@ -7,7 +7,8 @@ from pydantic import ValidationError
 
 from recsys_neg.data import DataConfig, build_interactions
 from recsys_neg.data import catalog
-from recsys_neg.data.config import SyntheticSource, TableSource
+from recsys_neg.data.sources.synthetic import SyntheticSource
+from recsys_neg.data.sources.table import TableSource
 from recsys_neg.data.readers import read_table, read_text
 from recsys_neg.errors import DataError
 

@@ -7,7 +7,10 @@ import pytest
 
 from recsys_neg.data import DataConfig, build_interactions
 from recsys_neg.data import catalog
-from recsys_neg.data.config import GowallaSource, PreprocessConfig, SyntheticSource, TableSource
+from recsys_neg.data.config import PreprocessConfig
+from recsys_neg.data.sources.gowalla import GowallaSource
+from recsys_neg.data.sources.synthetic import SyntheticSource
+from recsys_neg.data.sources.table import TableSource
 from recsys_neg.data.preprocess import k_core, preprocess
 from recsys_neg.data.readers import from_dataframe, read_table, read_text, resolve_path
 
@@ -171,7 +174,8 @@ def test_default_config_is_synthetic():
 
 def test_flat_config_form_for_gowalla():
     cfg = DataConfig.model_validate({"source": "gowalla", "path": "somewhere", "merge_valid": True})
-    assert cfg.source == GowallaSource(path="somewhere")
+    assert isinstance(cfg.source, GowallaSource) and cfg.source.path == "somewhere"
+    assert cfg.model_dump()["source"] == {"source": "gowalla", "path": "somewhere"}
     assert cfg.split.method == "given" and cfg.merge_valid
 
 

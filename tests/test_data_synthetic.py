@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
 from recsys_neg.data import DataConfig, build_interactions, generate_synthetic
-from recsys_neg.data.config import SyntheticSource
+from recsys_neg.data.sources.synthetic import SyntheticSource
 
 SMALL = SyntheticSource(n_users=500, n_items=400, mean_interactions=30)
 

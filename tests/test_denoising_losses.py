@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from helpers import random_interactions
+from helpers import TableModel, random_interactions, scorer_for
+from recsys_neg.step import Step
 from recsys_neg.data.noise import NoiseConfig, inject_noise
-from recsys_neg.evaluation.noise_separation import NoiseSeparationObserver, auc_global, auc_per_user
+from recsys_neg.evaluation.noise_separation import NoiseSeparationHook, auc_global, auc_per_user
 from recsys_neg.losses import build_loss
 from recsys_neg.models import build_model
 from recsys_neg.training.optim import build_optimizer
@@ -26,7 +26,7 @@ def sig(x: float) -> float:
 # ---------------------------------------------------------------- T-CE
 @pytest.mark.parametrize("step, expected_drop", [(0, 0), (1, 2), (5, 10), (10, 20), (40, 20)])
 def test_tce_drops_the_scheduled_number_of_largest_loss_positives(step, expected_drop):
-    loss = build_loss("tce", {"max_drop_rate": 0.4, "num_gradual": 10}, DATA)
+    loss = build_loss({"name": "tce", "max_drop_rate": 0.4, "num_gradual": 10}, DATA)
     pos = torch.linspace(-3, 3, 50)[torch.randperm(50, generator=torch.Generator().manual_seed(0))]
     assert loss.drop_rate(step) == pytest.approx(0.4 * min(step / 10, 1))
     keep = loss.keep_mask(torch.nn.functional.softplus(-pos), step)
@@ -36,10 +36,10 @@ def test_tce_drops_the_scheduled_number_of_largest_loss_positives(step, expected
 
 
 def test_tce_forward_averages_kept_positives_plus_all_negatives_and_blocks_dropped_gradients():
-    loss = build_loss("tce", {"max_drop_rate": 0.5, "num_gradual": 1}, DATA)
+    loss = build_loss({"name": "tce", "max_drop_rate": 0.5, "num_gradual": 1}, DATA)
     pos = torch.tensor([2.0, -1.0, 0.5, -3.0], requires_grad=True)
     neg = torch.tensor([[0.1], [0.2], [-0.4], [1.0]])
-    value = loss(pos, neg, context=SimpleNamespace(step=5))
+    value = loss(pos, neg, step=Step(1, 5))
     kept = [2.0, 0.5]  # -1 and -3 have the two largest BCE losses
     hand = sum(math.log(1 + math.exp(-p)) for p in kept) / 2 + sum(math.log(1 + math.exp(n)) for n in
                                                                      [0.1, 0.2, -0.4, 1.0]) / 4
@@ -51,7 +51,7 @@ def test_tce_forward_averages_kept_positives_plus_all_negatives_and_blocks_dropp
 # ---------------------------------------------------------------- R-CE
 def test_rce_weights_terms_by_detached_confidence_power_beta():
     beta = 0.7
-    loss = build_loss("rce", {"beta": beta}, DATA)
+    loss = build_loss({"name": "rce", "beta": beta}, DATA)
     pos = torch.tensor([1.5, -0.5], requires_grad=True)
     neg = torch.tensor([[0.3, -2.0], [1.0, 0.0]])
     out = loss.per_example(pos, neg)
@@ -64,13 +64,13 @@ def test_rce_weights_terms_by_detached_confidence_power_beta():
     for b in range(2):
         p = pos[b].item()
         assert pos.grad[b].item() == pytest.approx(-(sig(p) ** beta) * (1 - sig(p)), rel=1e-5)
-    plain = build_loss("rce", {"beta": 0.0}, DATA).per_example(pos.detach(), neg)
+    plain = build_loss({"name": "rce", "beta": 0.0}, DATA).per_example(pos.detach(), neg)
     assert torch.allclose(plain, torch.nn.functional.softplus(-pos.detach())
                           + torch.nn.functional.softplus(neg).mean(1))
 
 
 def test_rce_can_leave_negatives_unweighted():
-    loss = build_loss("rce", {"beta": 2.0, "reweight_negatives": False}, DATA)
+    loss = build_loss({"name": "rce", "beta": 2.0, "reweight_negatives": False}, DATA)
     w_pos, w_neg = loss.weights(torch.tensor([0.0]), torch.tensor([[3.0]]))
     assert w_pos.item() == pytest.approx(0.25) and w_neg.item() == 1.0
 
@@ -78,7 +78,7 @@ def test_rce_can_leave_negatives_unweighted():
 # ---------------------------------------------------------------- NBPO
 def test_nbpo_matches_the_flip_likelihood_by_hand():
     fp, fn = 0.1, 0.2
-    loss = build_loss("nbpo", {"init_false_positive": fp, "init_false_negative": fn}, DATA)
+    loss = build_loss({"name": "nbpo", "init_false_positive": fp, "init_false_negative": fn}, DATA)
     eps_fp, eps_fn = (t.item() for t in loss.flip_rates())
     assert (eps_fp, eps_fn) == (pytest.approx(fp), pytest.approx(fn))
     pos = torch.tensor([0.8, -1.2])
@@ -93,10 +93,10 @@ def test_nbpo_matches_the_flip_likelihood_by_hand():
 
 
 def test_nbpo_flip_rates_get_gradients_and_the_trainer_optimiser_updates_them():
-    loss = build_loss("nbpo", {}, DATA)
-    model = build_model("mf", {"embedding_dim": 4, "sparse": True}, DATA)
+    loss = build_loss({"name": "nbpo"}, DATA)
+    model = build_model({"name": "mf", "embedding_dim": 4, "sparse": True}, DATA)
     users, items, negs = torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([[5], [6]])
-    value = loss(model.score(users, items), model.score(users, negs))
+    value = loss(scorer_for(model)(users, items), scorer_for(model)(users, negs))
     value.backward()
     assert loss.theta_fp.grad is not None and loss.theta_fp.grad.abs() > 0
     assert loss.theta_fn.grad is not None and loss.theta_fn.grad.abs() > 0
@@ -104,7 +104,7 @@ def test_nbpo_flip_rates_get_gradients_and_the_trainer_optimiser_updates_them():
     before = (loss.theta_fp.item(), loss.theta_fn.item())
     opt.step()
     assert loss.theta_fp.item() != before[0] and loss.theta_fn.item() != before[1]
-    frozen = build_loss("nbpo", {"learn_false_positive": False}, DATA)
+    frozen = build_loss({"name": "nbpo", "learn_false_positive": False}, DATA)
     assert not frozen.theta_fp.requires_grad and frozen.theta_fn.requires_grad
 
 
@@ -112,7 +112,7 @@ def test_nbpo_rejects_an_initial_rate_above_its_bound():
     from recsys_neg.errors import ConfigError
 
     with pytest.raises(ConfigError, match="max_flip"):
-        build_loss("nbpo", {"init_false_positive": 0.3, "max_flip": 0.2}, DATA)
+        build_loss({"name": "nbpo", "init_false_positive": 0.3, "max_flip": 0.2}, DATA)
 
 
 # ---------------------------------------------------------------- separation AUC
@@ -139,12 +139,11 @@ def test_per_user_auc_equals_brute_force_mean_over_users_with_both_kinds():
     assert value == pytest.approx(np.mean(brute))
 
 
-def test_observer_reports_both_aucs_and_draws_the_plot(tmp_path):
+def test_hook_reports_both_aucs_and_draws_the_plot(tmp_path):
     data = inject_noise(random_interactions(n_users=40, n_items=30, seed=2), NoiseConfig(ratio=0.5, seed=0))
-    model = build_model("mf", {"embedding_dim": 4}, data)
-    trainer = SimpleNamespace(model=model, loss_fn=build_loss("bpr", {}, data), out_dir=tmp_path)
-    obs = NoiseSeparationObserver(data)
-    row = obs(1, trainer)
+    model = build_model({"name": "mf", "embedding_dim": 4}, data)
+    bpr = build_loss({"name": "bpr"}, data)
+    row = NoiseSeparationHook(data, model, bpr, tmp_path).epoch_metrics(1)
     assert 0 <= row["noise_auc_global"] <= 1 and 0 <= row["noise_auc_user"] <= 1
     assert row["noise_auc_users"] > 0
     # a model scoring injected pairs low (their loss is larger) separates perfectly
@@ -154,26 +153,15 @@ def test_observer_reports_both_aucs_and_draws_the_plot(tmp_path):
     injected = data.extras["noise"]
     table[torch.from_numpy(injected.users), torch.from_numpy(injected.items)] = -3.0
 
-    class Table(torch.nn.Module):
-        device = torch.device("cpu")
-
-        def encode(self):
-            return None
-
-        def score(self, users, items, enc=None):
-            return table[users.unsqueeze(1), items] if items.dim() == 2 else table[users, items]
-
-    trainer.model = Table()
-    row = obs(2, trainer)
+    row = NoiseSeparationHook(data, TableModel(table), bpr, tmp_path).epoch_metrics(2)
     # not exactly 1: a reference item may itself be a (clean or injected) training item
     assert row["noise_auc_user"] > 0.95
     assert row["noise_auc_global"] > 0.95
     assert (tmp_path / "noise_separation.png").stat().st_size > 0
 
 
-def test_observer_reports_nbpo_flip_rates(tmp_path):
-    data = inject_noise(random_interactions(n_users=30, n_items=25, seed=3), NoiseConfig(ratio=0.5, seed=0))
-    loss = build_loss("nbpo", {"init_false_positive": 0.07, "init_false_negative": 0.02}, data)
-    trainer = SimpleNamespace(model=build_model("mf", {"embedding_dim": 4}, data), loss_fn=loss, out_dir=None)
-    row = NoiseSeparationObserver(data)(1, trainer)
+def test_nbpo_reports_its_flip_rates_as_diagnostics():
+    data = random_interactions(n_users=30, n_items=25, seed=3)
+    loss = build_loss({"name": "nbpo", "init_false_positive": 0.07, "init_false_negative": 0.02}, data)
+    row = loss.diagnostics()
     assert row["flip_false_positive"] == pytest.approx(0.07) and row["flip_false_negative"] == pytest.approx(0.02)

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from torch import nn
-
 from recsys_neg.data.interactions import Interactions
 from recsys_neg.errors import ConfigError, TrainingError
 from recsys_neg.evaluation import EvalResult, Evaluator
+from recsys_neg.models.base import Ranker
+
+from helpers import TableModel
 
 
 def _csr(pairs, shape):
@@ -29,15 +30,6 @@ def _data(seed=0, n_users=50, n_items=70, with_valid=True):
     shape = (n_users, n_items)
     return Interactions(_csr(parts["train"], shape), _csr(parts["valid"], shape) if with_valid else None,
                         _csr(parts["test"], shape), np.arange(n_users), np.arange(n_items))
-
-
-class TableModel(nn.Module):
-    def __init__(self, table):
-        super().__init__()
-        self.register_buffer("table", table)
-
-    def full_scores(self, users):
-        return self.table[users]
 
 
 def _leaky_table(data, seed=0):
@@ -134,46 +126,43 @@ def test_results_identical_across_batch_sizes():
         np.testing.assert_array_equal(a.per_user[name], b.per_user[name])
 
 
-class HookModel(TableModel):
-    """Records the hooks and the state full_scores runs in."""
+class RecordingModel(TableModel):
+    """Records how often representations are built and the state ranking runs in."""
 
     def __init__(self, table):
         super().__init__(table)
         self.calls = []
 
-    def prepare_full_scores(self):
+    def _ranker(self):
         self.calls.append("prepare")
 
-    def release_full_scores(self):
-        self.calls.append("release")
-
-    def full_scores(self, users):
-        self.calls.append(("scores", self.training, torch.is_grad_enabled()))
-        return super().full_scores(users)
+        def rank(users):
+            self.calls.append(("scores", self.training, torch.is_grad_enabled()))
+            return self.table[users]
+        return Ranker(rank, self.table.device)
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_model_hooks_and_mode(training):
+def test_ranking_runs_once_in_eval_mode_without_grad(training):
     data = _data()
-    model = HookModel(_leaky_table(data)).train(training)
+    model = RecordingModel(_leaky_table(data)).train(training)
     Evaluator(data, ks=(10,), batch_size=16).evaluate(model, "test")
-    assert model.training is training
-    assert model.calls[0] == "prepare" and model.calls[-1] == "release"
-    assert model.calls.count("prepare") == 1 and model.calls.count("release") == 1
-    scoring = model.calls[1:-1]
+    assert model.training is training  # restored after the block
+    assert model.calls[0] == "prepare" and model.calls.count("prepare") == 1
+    scoring = model.calls[1:]
     assert len(scoring) == -(-len(np.flatnonzero(np.diff(data.test.indptr))) // 16)
     assert all(c == ("scores", False, False) for c in scoring)
 
 
-class PopularityModel(nn.Module):
+class PopularityModel(TableModel):
     """Returns a broadcast view of one shared vector: the evaluator must not write into it."""
 
     def __init__(self, pop):
-        super().__init__()
-        self.register_buffer("pop", pop)
+        super().__init__(pop.unsqueeze(0))
+        self.pop = pop
 
-    def full_scores(self, users):
-        return self.pop.expand(len(users), -1)
+    def _ranker(self):
+        return Ranker(lambda users: self.pop.expand(len(users), -1), self.pop.device)
 
 
 def test_view_scores_are_not_modified():

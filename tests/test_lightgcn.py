@@ -4,7 +4,7 @@ import torch
 from recsys_neg.models import build_model
 from recsys_neg.models.propagation import normalized_adjacency, propagate, to_torch_csr
 
-from helpers import random_interactions
+from helpers import random_interactions, scorer_for
 
 
 def dense_reference(train, x, layers):
@@ -41,13 +41,14 @@ def test_symmetric_backward_matches_autograd():
 
 def test_lightgcn_scores_use_propagated_embeddings():
     data = random_interactions(30, 25)
-    model = build_model("lightgcn", {"embedding_dim": 8, "num_layers": 2}, data)
+    model = build_model({"name": "lightgcn", "embedding_dim": 8, "num_layers": 2}, data)
     enc = model.encode()
     ref = dense_reference(data.train, model.embedding.detach().double(), 2).float()
     assert torch.allclose(enc.users.detach(), ref[:30], atol=1e-5)
     users = torch.tensor([0, 3, 7])
-    full = model.full_scores(users)
+    with model.ranking() as rank:
+        full = rank(users)
     assert full.shape == (3, 25)
     assert torch.allclose(full, ref[:30][users] @ ref[30:].T, atol=1e-5)
     items = torch.tensor([[1, 2], [3, 4], [5, 6]])
-    assert torch.allclose(model.score(users, items), full.gather(1, items), atol=1e-5)
+    assert torch.allclose(scorer_for(model)(users, items), full.gather(1, items), atol=1e-5)

@@ -9,7 +9,7 @@ from helpers import random_interactions
 
 def test_bpr_matches_hand_computation():
     data = random_interactions(5, 5)
-    loss = build_loss("bpr", {}, data)
+    loss = build_loss({"name": "bpr"}, data)
     pos = torch.tensor([2.0, 0.0])
     neg = torch.tensor([[1.0, 3.0], [0.0, -1.0]])
     expected = [(-math.log(1 / (1 + math.exp(-1))) - math.log(1 / (1 + math.exp(1)))) / 2,
@@ -20,7 +20,7 @@ def test_bpr_matches_hand_computation():
 
 def test_bpr_weights_reweight_negatives():
     data = random_interactions(5, 5)
-    loss = build_loss("bpr", {}, data)
+    loss = build_loss({"name": "bpr"}, data)
     pos = torch.tensor([0.0])
     neg = torch.tensor([[1.0, -5.0]])
     only_first = loss.per_example(pos, neg, weight=torch.tensor([[1.0, 0.0]]))

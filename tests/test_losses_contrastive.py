@@ -17,7 +17,7 @@ NEG = torch.tensor([[0.95, 0.1, 0.92], [0.5, 0.99, -0.3]])
 
 
 def loss(name, **params):
-    return build_loss(name, params, DATA)
+    return build_loss({"name": name, **params}, DATA)
 
 
 def test_ccl_matches_hand_computation_mean_times_weight():
@@ -108,4 +108,4 @@ def test_shared_negatives_equal_repeated_per_row(name):
 def test_bad_parameters_name_the_field(field, values):
     name = "softmax" if field == "temperature" else "ccl"
     with pytest.raises(ConfigError, match=field):
-        build_loss(name, values, DATA)
+        build_loss({"name": name, **values}, DATA)

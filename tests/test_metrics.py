@@ -6,7 +6,6 @@ import pytest
 import pytrec_eval
 import scipy.sparse as sp
 import torch
-from torch import nn
 
 from recsys_neg.data.interactions import Interactions
 from recsys_neg.errors import ConfigError
@@ -18,19 +17,10 @@ from recsys_neg.evaluation import (
     parse_metrics,
 )
 
+from helpers import TableModel
+
 KS = (1, 5, 10, 20)
 TREC = {"recall": "recall", "precision": "P", "ndcg": "ndcg_cut", "map": "map_cut"}
-
-
-class TableModel(nn.Module):
-    """Scores read from a fixed [n_users, n_items] table."""
-
-    def __init__(self, table: torch.Tensor):
-        super().__init__()
-        self.register_buffer("table", table)
-
-    def full_scores(self, users):
-        return self.table[users]
 
 
 def _random_data(seed=0, n_users=60, n_items=80):
@@ -154,7 +144,7 @@ def test_parse_helpers():
     assert parse_metrics(["ndcg", "recall"], [20, 5, 20]) == [
         ("ndcg", 5), ("ndcg", 20), ("recall", 5), ("recall", 20)]
     assert parse_metric_name("recall@20") == ("recall", 20)
-    with pytest.raises(ConfigError, match="valid metrics are: recall, precision, ndcg, hit, mrr, map"):
+    with pytest.raises(ConfigError, match="valid metrics are: hit, map, mrr, ndcg, precision, recall"):
         parse_metrics(["recal"], [10])
     with pytest.raises(ConfigError, match="valid metrics are"):
         parse_metric_name("auc@10")

@@ -11,21 +11,8 @@ from recsys_neg.data.interactions import Interactions
 from recsys_neg.losses import build_loss
 from recsys_neg.positives import build_positive_selector
 from recsys_neg.samplers import build_sampler
-from recsys_neg.samplers.base import StepContext
 
-
-class TableModel:
-    """A fixed score table S[user, item]: the 'model' PLD scores candidates with."""
-
-    def __init__(self, table: torch.Tensor):
-        self.table = table
-
-    def score(self, users, items, enc=None):
-        if items.dim() == 1:
-            return self.table[users, items]
-        if items.shape[0] == 1:
-            return self.table[users][:, items[0]]
-        return self.table[users.unsqueeze(1), items]
+from helpers import TableModel, make_step, scorer_for
 
 
 def _data(rows: list[list[int]], n_items: int) -> Interactions:
@@ -35,16 +22,21 @@ def _data(rows: list[list[int]], n_items: int) -> Interactions:
     return Interactions(train, None, None, np.arange(len(rows)), np.arange(n_items))
 
 
-def _context(data, table, loss="bpr", epoch=10, seed=0, **loss_params):
-    gen = torch.Generator().manual_seed(seed)
-    return StepContext(TableModel(table), None, data, epoch=epoch, step=1, generator=gen,
-                       loss=build_loss(loss, loss_params, data),
-                       sampler=build_sampler("uniform", {}, data, "cpu"))
+def _pld(data, params, loss="bpr", **loss_params):
+    """PLD wired as the pipeline wires it: with the run's loss and sampler."""
+    return build_positive_selector({"name": "pld", **params}, data, "cpu",
+                                   loss=build_loss({"name": loss, **loss_params}, data),
+                                   sampler=build_sampler({"name": "uniform"}, data, "cpu"))
+
+
+def _step(table, epoch=10, seed=0):
+    """(step, scorer): the step's generator and scores from the fixed table S[user, item]."""
+    return make_step(seed, epoch), scorer_for(TableModel(table))
 
 
 def test_candidates_are_uniform_over_the_users_training_items():
     data = _data([[1, 4, 6, 9]], 12)
-    pld = build_positive_selector("pld", {"k": 5}, data, "cpu")
+    pld = _pld(data, {"k": 5})
     n = 20000
     users, pos = torch.zeros(n, dtype=torch.long), torch.full((n,), 4)
     cand = pld.draw_candidates(users, pos, torch.Generator().manual_seed(0))
@@ -60,12 +52,12 @@ def test_resampling_follows_softmax_of_minus_loss_over_tau(loss):
     data = _data([[0, 1, 2, 3]], 8)
     table = torch.tensor([[2.0, 1.6, 1.3, 1.8, 0.0, 0.0, 0.0, 0.0]])
     tau = 0.5
-    pld = build_positive_selector("pld", {"k": 4, "tau": tau}, data, "cpu")
-    ctx = _context(data, table, loss)
+    pld = _pld(data, {"k": 4, "tau": tau}, loss)
+    step, scorer = _step(table)
     n = 40000
     users = torch.zeros(n, dtype=torch.long)
     cand = torch.tensor([0, 1, 2, 3]).repeat(n, 1)
-    losses = pld.candidate_losses(users, cand, ctx)
+    losses = pld.candidate_losses(users, cand, step, scorer)
     # the negatives (items 4-7) score 0: BPR gives softplus(-s); T-CE's BCE adds softplus(0) = log 2
     expected = torch.nn.functional.softplus(-table[0, :4]) + (np.log(2) if loss == "tce" else 0.0)
     assert torch.allclose(losses, expected.expand(n, -1), atol=1e-5)
@@ -89,11 +81,11 @@ def test_a_model_that_separates_noise_makes_pld_avoid_noisy_items():
         table[u, items[6:]] = -6.0  # below every unobserved item: a large BPR loss
         noisy |= {(u, int(i)) for i in items[6:]}
     data = _data(rows, n_items)
-    pld = build_positive_selector("pld", {"k": 5, "tau": 0.1, "start_epoch": 1}, data, "cpu")
-    ctx = _context(data, table)
+    pld = _pld(data, {"k": 5, "tau": 0.1, "start_epoch": 1})
+    step, scorer = _step(table)
     users, items = data.train_pairs
     users, items = users.repeat(20), items.repeat(20)
-    chosen = pld.select(users, items, ctx)
+    chosen = pld.select(users, items, step, scorer)
     is_noisy = np.array([(int(u), int(i)) in noisy for u, i in zip(users, chosen)])
     before = np.array([(int(u), int(i)) in noisy for u, i in zip(users, items)])
     assert before.mean() == pytest.approx(0.4)
@@ -105,7 +97,7 @@ def test_a_model_that_separates_noise_makes_pld_avoid_noisy_items():
 
 def test_positives_pass_through_before_the_start_epoch():
     data = _data([[0, 1, 2]], 5)
-    pld = build_positive_selector("pld", {"start_epoch": 3}, data, "cpu")
+    pld = _pld(data, {"start_epoch": 3})
     pos = torch.tensor([2, 1, 0])
-    out = pld.select(torch.zeros(3, dtype=torch.long), pos, _context(data, torch.zeros(1, 5), epoch=2))
+    out = pld.select(torch.zeros(3, dtype=torch.long), pos, *_step(torch.zeros(1, 5), epoch=2))
     assert torch.equal(out, pos)

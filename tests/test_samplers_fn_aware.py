@@ -4,10 +4,9 @@ import torch
 from recsys_neg.errors import ConfigError
 from recsys_neg.models import build_model
 from recsys_neg.samplers import build_sampler
-from recsys_neg.samplers.base import StepContext
 from recsys_neg.samplers.fn_aware import FNAwareParams, false_negative_weights
 
-from helpers import random_interactions
+from helpers import make_step, random_interactions, scorer_for
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +17,7 @@ def data():
 @pytest.fixture(scope="module")
 def mf(data):
     torch.manual_seed(1)
-    return build_model("mf", {"embedding_dim": 8, "sparse": False, "init_std": 1.0}, data).eval()
+    return build_model({"name": "mf", "embedding_dim": 8, "sparse": False, "init_std": 1.0}, data).eval()
 
 
 @pytest.mark.parametrize("weighting", ["sigmoid", "softmax"])
@@ -44,20 +43,18 @@ def test_softmax_weights_have_mean_one():
 
 
 def test_wrapper_weights_the_base_sampler_draws(data, mf):
-    s = build_sampler("fn_aware", {"base": {"name": "popularity", "alpha": 1.0}, "tau": 0.2,
+    s = build_sampler({"name": "fn_aware", "base": {"name": "popularity", "alpha": 1.0}, "tau": 0.2,
                                    "temperature": 0.5}, data, "cpu")
-    assert s.needs_scores
     users, pos = data.train_pairs
-    c = StepContext(mf, mf.encode(), data, generator=torch.Generator().manual_seed(0))
-    neg = s.sample(users, pos, 4, c)
+    neg = s.sample(users, pos, 4, make_step(0), scorer_for(mf))
     assert neg.log_q is not None  # the base's proposal passes through
     with torch.no_grad():
-        scores = mf.score(users, neg.items)
+        scores = scorer_for(mf)(users, neg.items)
     assert torch.allclose(neg.weight, 1 - torch.sigmoid((scores - 0.2) / 0.5), atol=1e-6)
 
 
 def test_nested_base_errors_name_their_path(data):
     with pytest.raises(ConfigError, match=r"base\.alpha"):
-        build_sampler("fn_aware", {"base": {"name": "popularity", "alpha": -2}}, data, "cpu")
+        build_sampler({"name": "fn_aware", "base": {"name": "popularity", "alpha": -2}}, data, "cpu")
     with pytest.raises(ConfigError, match="unknown sampler 'nope'"):
-        build_sampler("fn_aware", {"base": {"name": "nope"}}, data, "cpu")
+        build_sampler({"name": "fn_aware", "base": {"name": "nope"}}, data, "cpu")

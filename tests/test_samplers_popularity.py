@@ -5,13 +5,13 @@ from scipy import stats
 
 from recsys_neg.errors import ConfigError
 from recsys_neg.samplers import build_sampler
-from recsys_neg.samplers.base import StepContext
 from recsys_neg.samplers.popularity import AliasTable
 
+from helpers import make_step
 
 
 def ctx(data, seed=0):
-    return StepContext(None, None, data, generator=torch.Generator().manual_seed(seed))
+    return make_step(seed)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_alias_table_encodes_the_distribution_exactly():
 @pytest.mark.parametrize("method", ["alias", "multinomial"])
 @pytest.mark.parametrize("alpha", [0.75, 1.0])
 def test_draws_follow_frequency_power_alpha(data, alpha, method):
-    s = build_sampler("popularity", {"alpha": alpha, "method": method, "exclude_positives": False}, data, "cpu")
+    s = build_sampler({"name": "popularity", "alpha": alpha, "method": method, "exclude_positives": False}, data, "cpu")
     neg = s.sample(torch.zeros(40000, dtype=torch.long), None, 1, ctx(data))
     counts = np.bincount(neg.items.ravel().numpy(), minlength=12)
     expected = target(data, alpha) * counts.sum()
@@ -53,7 +53,7 @@ def test_draws_follow_frequency_power_alpha(data, alpha, method):
 
 
 def test_alpha_zero_is_uniform(data):
-    s = build_sampler("popularity", {"alpha": 0.0, "exclude_positives": False}, data, "cpu")
+    s = build_sampler({"name": "popularity", "alpha": 0.0, "exclude_positives": False}, data, "cpu")
     counts = np.bincount(s.sample(torch.zeros(24000, dtype=torch.long), None, 1, ctx(data)).items.ravel(),
                          minlength=12)
     assert stats.chisquare(counts).pvalue > 1e-3
@@ -64,7 +64,7 @@ def test_exclusion_gives_the_restricted_distribution_and_its_log_q(data, alpha):
     # user with many positives: rejection rounds=1 leaves work for the exact fallback too
     deg = np.diff(data.train.indptr)
     user = int(np.argmax(deg))
-    s = build_sampler("popularity", {"alpha": alpha, "rejection_rounds": 1}, data, "cpu")
+    s = build_sampler({"name": "popularity", "alpha": alpha, "rejection_rounds": 1}, data, "cpu")
     neg = s.sample(torch.full((30000,), user, dtype=torch.long), None, 1, ctx(data))
     draws = neg.items.ravel().numpy()
     p = target(data, alpha, user)
@@ -77,11 +77,11 @@ def test_exclusion_gives_the_restricted_distribution_and_its_log_q(data, alpha):
 
 def test_shared_with_exclusion_is_a_config_error(data):
     with pytest.raises(ConfigError, match="sampler"):
-        build_sampler("popularity", {"shared": True}, data, "cpu")
-    s = build_sampler("popularity", {"shared": True, "exclude_positives": False}, data, "cpu")
+        build_sampler({"name": "popularity", "shared": True}, data, "cpu")
+    s = build_sampler({"name": "popularity", "shared": True, "exclude_positives": False}, data, "cpu")
     assert s.sample(torch.arange(7), None, 5, ctx(data)).items.shape == (1, 5)
 
 
 def test_negative_alpha_names_the_field(data):
     with pytest.raises(ConfigError, match="sampler.alpha"):
-        build_sampler("popularity", {"alpha": -1}, data, "cpu")
+        build_sampler({"name": "popularity", "alpha": -1}, data, "cpu")

@@ -7,15 +7,14 @@ from scipy import stats
 from recsys_neg.data.interactions import Interactions
 from recsys_neg.errors import DataError
 from recsys_neg.samplers import build_sampler
-from recsys_neg.samplers.base import StepContext
+from recsys_neg.step import Step
 from recsys_neg.samplers.exclusion import ComplementSampler, build_positive_set
 
-from helpers import random_interactions
+from helpers import make_step, random_interactions
 
 
 def ctx(data, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return StepContext(model=None, encoded=None, data=data, generator=g)
+    return make_step(seed)
 
 
 @pytest.mark.parametrize("kind", ["dense", "bitset", "sorted"])
@@ -39,7 +38,7 @@ def test_auto_structure_follows_budget():
 def test_uniform_exclusion_is_exact(structure):
     # dense users (80% of items) force several rejection rounds and the complement fallback
     data = random_interactions(40, 30, density=0.8, seed=1, with_splits=False)
-    s = build_sampler("uniform", {"structure": structure, "rejection_rounds": 1}, data, "cpu")
+    s = build_sampler({"name": "uniform", "structure": structure, "rejection_rounds": 1}, data, "cpu")
     users = torch.arange(40).repeat(50)
     neg = s.sample(users, None, 20, ctx(data)).items
     assert neg.shape == (2000, 20)
@@ -61,7 +60,7 @@ def test_complement_sampler_is_uniform_over_non_positives():
 
 def test_uniform_with_exclusion_matches_target_distribution():
     data = random_interactions(3, 20, density=0.4, seed=3, with_splits=False)
-    s = build_sampler("uniform", {}, data, "cpu")
+    s = build_sampler({"name": "uniform"}, data, "cpu")
     users = torch.zeros(30000, dtype=torch.long)
     draws = s.sample(users, None, 1, ctx(data)).items.ravel().numpy()
     allowed = np.flatnonzero(data.train.toarray()[0] == 0)
@@ -72,7 +71,7 @@ def test_uniform_with_exclusion_matches_target_distribution():
 
 def test_uniform_without_exclusion_covers_positives():
     data = random_interactions(3, 10, density=0.5, seed=4, with_splits=False)
-    s = build_sampler("uniform", {"exclude_positives": False}, data, "cpu")
+    s = build_sampler({"name": "uniform", "exclude_positives": False}, data, "cpu")
     draws = s.sample(torch.zeros(20000, dtype=torch.long), None, 1, ctx(data)).items.ravel().numpy()
     counts = np.bincount(draws, minlength=10)
     assert stats.chisquare(counts).pvalue > 1e-3
@@ -80,7 +79,7 @@ def test_uniform_without_exclusion_covers_positives():
 
 def test_seed_makes_draws_reproducible():
     data = random_interactions(30, 25)
-    s = build_sampler("uniform", {}, data, "cpu")
+    s = build_sampler({"name": "uniform"}, data, "cpu")
     users = torch.arange(30)
     a = s.sample(users, None, 5, ctx(data, 7)).items
     b = s.sample(users, None, 5, ctx(data, 7)).items
@@ -92,15 +91,15 @@ def test_user_with_every_item_is_a_clear_error():
     m = sp.csr_matrix(np.ones((2, 4), dtype=np.float32))
     data = Interactions(m, None, None, np.arange(2), np.arange(4))
     with pytest.raises(DataError, match="every item"):
-        build_sampler("uniform", {}, data, "cpu")
+        build_sampler({"name": "uniform"}, data, "cpu")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_uniform_exclusion_on_cuda():
     data = random_interactions(40, 30, density=0.6)
-    s = build_sampler("uniform", {}, data, "cuda")
+    s = build_sampler({"name": "uniform"}, data, "cuda")
     users = torch.arange(40, device="cuda").repeat(10)
     g = torch.Generator(device="cuda").manual_seed(0)
-    neg = s.sample(users, None, 8, StepContext(None, None, data, generator=g)).items
+    neg = s.sample(users, None, 8, Step(generator=g)).items
     assert neg.is_cuda
     assert not (data.train.toarray() > 0)[users[:, None].cpu().numpy(), neg.cpu().numpy()].any()

@@ -11,14 +11,14 @@ from recsys_neg.losses import build_loss
 from recsys_neg.models import build_model
 from recsys_neg.pipeline import run_pipeline
 
-from helpers import random_interactions
+from helpers import random_interactions, scorer_for
 
 DATA = random_interactions(30, 25, density=0.3, seed=3)
 
 
 def simplex(**params):
     torch.manual_seed(0)
-    return build_model("simplex", {"embedding_dim": 8, "init_std": 0.1, **params}, DATA)
+    return build_model({"name": "simplex", "embedding_dim": 8, "init_std": 0.1, **params}, DATA)
 
 
 def test_history_is_the_training_rows_only_capped_and_padded():
@@ -43,7 +43,7 @@ def test_capped_history_is_a_seeded_uniform_subset():
     row = set(DATA.train[u].indices.tolist())
     seen = set()
     for seed in range(30):
-        m = build_model("simplex", {"embedding_dim": 4, "max_history": 2, "history_seed": seed}, DATA)
+        m = build_model({"name": "simplex", "embedding_dim": 4, "max_history": 2, "history_seed": seed}, DATA)
         seen |= set(m.history[u, :2].tolist())
     assert seen == row
 
@@ -65,7 +65,7 @@ def test_gradients_reach_aggregator_and_history_items(aggregator):
     users = torch.tensor([2])
     u = model.user_vectors(model.encode(), users)
     target = torch.tensor([0])  # score a single item: other item rows get gradient only via the history
-    loss = build_loss("ccl", {"negative_weight": 1.0}, DATA)(
+    loss = build_loss({"name": "ccl", "negative_weight": 1.0}, DATA)(
         model.score_vectors(u, model.item_vectors(None, target)), torch.zeros(1, 1))
     loss.backward()
     for name, p in model.aggregator.named_parameters():
@@ -80,23 +80,21 @@ def test_user_without_history_gets_finite_vector():
     train.rows[4], train.data[4] = [], []
     data = DATA.with_train(train.tocsr())
     for agg in ("user_attention", "self_attention", "mean"):
-        m = build_model("simplex", {"embedding_dim": 8, "aggregator": agg, "dropout": 0.0}, data)
+        m = build_model({"name": "simplex", "embedding_dim": 8, "aggregator": agg, "dropout": 0.0}, data)
         v = m.user_vectors(m.encode(), torch.tensor([4]))
         assert torch.isfinite(v).all()
         assert torch.allclose(v[0], m.params.gamma * m.user_emb.weight[4])
 
 
 @pytest.mark.parametrize("similarity", ["cosine", "dot"])
-def test_full_scores_match_pairwise_scores(similarity):
+def test_ranking_matches_pairwise_scores(similarity):
     model = simplex(similarity=similarity, eval_chunk=7).eval()
     users = torch.arange(DATA.n_users)
-    with torch.no_grad():
-        model.prepare_full_scores()
-        full = model.full_scores(users)
-        model.release_full_scores()
-        pair = model.score(users, torch.arange(DATA.n_items).expand(DATA.n_users, -1))
-        assert torch.allclose(full, pair, atol=1e-5)
-        assert torch.allclose(model.full_scores(users[:3]), full[:3], atol=1e-6)  # unprepared path
+    with model.ranking() as rank:
+        full = rank(users)
+        assert torch.allclose(rank(users[:3]), full[:3], atol=1e-6)  # any batch of the same block
+    pair = scorer_for(model)(users, torch.arange(DATA.n_items).expand(DATA.n_users, -1))
+    assert torch.allclose(full, pair, atol=1e-5)
     if similarity == "cosine":
         assert full.abs().max() <= 1 + 1e-5
 
@@ -115,9 +113,9 @@ def test_dropout_only_in_training():
 @pytest.mark.parametrize("loss_name", ["ccl", "softmax", "bpr"])
 def test_shared_negatives_equal_per_row_repeats(model_name, similarity, loss_name):
     torch.manual_seed(1)
-    model = build_model(model_name, {"embedding_dim": 8, "similarity": similarity, "init_std": 0.1,
+    model = build_model({"name": model_name, "embedding_dim": 8, "similarity": similarity, "init_std": 0.1,
                                      **({"dropout": 0.0} if model_name == "simplex" else {})}, DATA)
-    loss = build_loss(loss_name, {"negative_weight": 3.0} if loss_name == "ccl" else {}, DATA)
+    loss = build_loss({"name": loss_name, **({"negative_weight": 3.0} if loss_name == "ccl" else {})}, DATA)
     users, pos = torch.tensor([0, 3, 9, 11]), torch.tensor([1, 2, 3, 4])
     shared = torch.randint(DATA.n_items, (1, 6))
 
@@ -154,8 +152,8 @@ SMALL = {"source": {"source": "synthetic", "n_users": 200, "n_items": 150, "seed
 def test_any_model_composes_with_any_loss(tmp_path, model, loss):
     cfg = config_from_dict({
         "data": SMALL, "model": {**model, "embedding_dim": 8}, "loss": loss,
-        "sampler": {"name": "uniform", "exclude_positives": False, "shared": True},
-        "train": {"epochs": 2, "batch_size": 512, "num_negatives": 50, "lr": 0.01, "progress": False},
+        "sampler": {"name": "uniform", "exclude_positives": False, "shared": True, "num_negatives": 50},
+        "train": {"epochs": 2, "batch_size": 512, "lr": 0.01, "progress": False},
         "eval": {"ks": [10, 20]}, "tracking": {"enabled": False}, "output_dir": str(tmp_path / "runs"),
     })
     res = run_pipeline(cfg)
@@ -170,8 +168,8 @@ def test_simplex_ccl_training_improves_ranking(tmp_path):
         cfg = config_from_dict({
             "data": SMALL, "model": {"name": "simplex", "embedding_dim": 16, "init_std": 0.1, "dropout": 0.0},
             "loss": {"name": "ccl", "negative_weight": 20, "margin": 0.5},
-            "sampler": {"name": "uniform", "exclude_positives": False},
-            "train": {"epochs": epochs, "batch_size": 256, "num_negatives": 100, "lr": lr, "progress": False,
+            "sampler": {"name": "uniform", "exclude_positives": False, "num_negatives": 100},
+            "train": {"epochs": epochs, "batch_size": 256, "lr": lr, "progress": False,
                       "early_stopping": None, "seed": 0},
             "eval": {"ks": [10, 20]}, "tracking": {"enabled": False}, "output_dir": str(tmp_path / "runs"),
         })

@@ -5,7 +5,8 @@ import torch
 
 from recsys_neg.config import config_from_dict
 from recsys_neg.errors import ConfigError, TrainingError
-from recsys_neg.pipeline import evaluate_saved, run_pipeline
+from recsys_neg.pipeline import run_pipeline
+from recsys_neg.runs.saved import evaluate_saved
 from recsys_neg.training.checkpoint import load_checkpoint, save_atomic
 
 SMALL = {"source": {"source": "synthetic", "n_users": 300, "n_items": 200, "seed": 1}}
@@ -64,16 +65,16 @@ def test_lightgcn_trains_end_to_end(tmp_path):
 
 
 def test_k_larger_than_catalogue_fails_before_training(tmp_path):
-    cfg = config_from_dict({"data": SMALL, "eval": {"ks": [500]}, "tracking": {"enabled": False},
-                            "output_dir": str(tmp_path / "runs")})
+    cfg = config_from_dict({"data": SMALL, "eval": {"ks": [500]}, "train": {"early_stopping": None},
+                            "tracking": {"enabled": False}, "output_dir": str(tmp_path / "runs")})
     with pytest.raises(ConfigError, match="K=500 is larger than the number of items"):
         run_pipeline(cfg)
     assert not (tmp_path / "runs").exists()
 
 
-def test_unknown_early_stopping_metric_fails_before_training(tmp_path):
-    with pytest.raises(ConfigError, match="early_stopping.metric"):
-        run_pipeline(small_cfg(tmp_path, early_stopping={"metric": "recall@7"}))
+def test_unknown_early_stopping_metric_fails_at_load(tmp_path):
+    with pytest.raises(ConfigError, match="early_stopping.metric: recall@7 is not computed"):
+        small_cfg(tmp_path, early_stopping={"metric": "recall@7"})
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
@@ -81,9 +82,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
     original = BPRLoss.forward
 
-    def poisoned(self, pos, neg, weight=None, log_q=None, context=None):
-        out = original(self, pos, neg, weight, log_q, context)
-        return out * float("nan") if context.epoch >= 2 else out
+    def poisoned(self, pos, neg, weight=None, log_q=None, step=None):
+        out = original(self, pos, neg, weight, log_q, step)
+        return out * float("nan") if step.epoch >= 2 else out
 
     monkeypatch.setattr(BPRLoss, "forward", poisoned)
     cfg = small_cfg(tmp_path)

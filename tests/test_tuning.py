@@ -9,15 +9,20 @@ from optuna.trial import TrialState
 
 from recsys_neg.config import config_from_dict, load_config, parse_override
 from recsys_neg.errors import ConfigError
+from recsys_neg.metric_key import MetricKey
 from recsys_neg.tracking.mlflow_tracker import MLflowTracker
-from recsys_neg.tuning.objective import PruningCallback, best_value
+from recsys_neg.tuning.config import TuningConfig
+from recsys_neg.tuning.objective import PruningHook, best_value
 from recsys_neg.tuning.space import draw, format_override
-from recsys_neg.tuning.study import make_pruner, split_trials, tune
+from recsys_neg.tuning.storage import make_pruner, open_study
+from recsys_neg.tuning.study import split_trials, tune, tuning_config
+
+R20 = MetricKey("recall", 20)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 SPACE = {
-    "train.num_negatives": {"type": "int", "low": 1, "high": 16, "log": True},
+    "sampler.num_negatives": {"type": "int", "low": 1, "high": 16, "log": True},
     "train.lr": {"type": "float", "low": 1.0e-4, "high": 0.05, "log": True},
     "sampler.name": {"type": "categorical", "choices": ["uniform"]},
     "model.name": {"type": "categorical", "choices": ["mf", "lightgcn"]},
@@ -69,7 +74,7 @@ def stores(store_template, tmp_path, monkeypatch):
 ])
 def test_tuning_section_is_validated_with_its_path(spec, message):
     with pytest.raises(ConfigError) as err:
-        config_from_dict({"tuning": {"space": spec}})
+        tuning_config(config_from_dict({"tuning": {"space": spec}}), "p.yaml")
     assert "tuning.space" in str(err.value) and message in str(err.value)
 
 
@@ -80,7 +85,7 @@ def test_overrides_round_trip_through_set_parsing(value):
 
 
 def test_conditional_parameters_are_drawn_only_when_their_condition_holds():
-    space = config_from_dict({"tuning": {"space": SPACE}}).tuning.space
+    space = TuningConfig.model_validate({"space": SPACE}).space
     seen = {"mf": 0, "lightgcn": 0}
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     for _ in range(30):
@@ -88,28 +93,28 @@ def test_conditional_parameters_are_drawn_only_when_their_condition_holds():
         values = draw(trial, space)
         seen[values["model.name"]] += 1
         assert ("model.num_layers" in values) == (values["model.name"] == "lightgcn")
-        assert 1 <= values["train.num_negatives"] <= 16
+        assert 1 <= values["sampler.num_negatives"] <= 16
         study.tell(trial, 0.0)
     assert seen["mf"] and seen["lightgcn"]
 
 
-def test_pruning_callback_stops_a_trial_below_the_median():
+def test_pruning_hook_stops_a_trial_below_the_median():
     study = optuna.create_study(direction="maximize",
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
     good = study.ask()
     for epoch in (1, 2):
-        PruningCallback(good, "recall@20")(epoch, {"valid_recall@20": 0.5})
+        PruningHook(good, R20).epoch_end(epoch, {"valid_recall@20": 0.5})
     study.tell(good, 0.5)
     bad = study.ask()
-    cb = PruningCallback(bad, "recall@20")
-    cb(1, {"train_loss": 1.0})  # an epoch without validation reports nothing
+    hook = PruningHook(bad, R20)
+    hook.epoch_end(1, {"train_loss": 1.0})  # an epoch without validation reports nothing
     with pytest.raises(optuna.TrialPruned):
-        cb(1, {"valid_recall@20": 0.1})
+        hook.epoch_end(1, {"valid_recall@20": 0.1})
     assert bad.storage.get_trial(bad._trial_id).intermediate_values == {1: 0.1}
 
 
 def test_warmup_epochs_are_never_pruned():
-    tuning = config_from_dict({"tuning": {"space": SPACE, "warmup_epochs": 2, "startup_trials": 1}}).tuning
+    tuning = TuningConfig.model_validate({"space": SPACE, "warmup_epochs": 2, "startup_trials": 1})
     study = optuna.create_study(direction="maximize", pruner=make_pruner(tuning))
     first = study.ask()
     for epoch in (1, 2, 3):
@@ -126,8 +131,8 @@ def test_warmup_epochs_are_never_pruned():
 
 def test_objective_is_the_best_validation_value_not_the_last():
     hist = [{"valid_recall@20": 0.2}, {"train_loss": 1.0}, {"valid_recall@20": 0.3}, {"valid_recall@20": 0.25}]
-    assert best_value(hist, "recall@20", "maximize") == 0.3
-    assert best_value(hist, "recall@20", "minimize") == 0.2
+    assert best_value(hist, R20, "maximize") == 0.3
+    assert best_value(hist, R20, "minimize") == 0.2
 
 
 def test_split_trials_is_exact():
@@ -138,7 +143,7 @@ def test_split_trials_is_exact():
 
 FAST_SPACE = {
     "train.lr": {"type": "float", "low": 1.0e-6, "high": 0.05, "log": True},
-    "train.num_negatives": {"type": "int", "low": 1, "high": 4},
+    "sampler.num_negatives": {"type": "int", "low": 1, "high": 4},
 }
 
 
@@ -146,11 +151,10 @@ def test_tune_prunes_writes_a_loadable_best_pipeline_and_resumes(stores, tmp_pat
     mlflow_uri, storage = stores
     path = pipeline(tmp_path, FAST_SPACE)
     # queued first trials make the pruning certain: a near-zero learning rate stays at chance level
-    tuning = load_config(path).tuning
-    from recsys_neg.tuning.study import load_study
-    queued = load_study("tiny", storage, tuning)
+    tuning = tuning_config(load_config(path), str(path))
+    queued, _ = open_study("tiny", storage, tuning)
     for lr in (0.05, 1.0e-6):
-        queued.enqueue_trial({"train.lr": lr, "train.num_negatives": 2})
+        queued.enqueue_trial({"train.lr": lr, "sampler.num_negatives": 2})
     best_out = tmp_path / "tiny_best.yaml"
     res = tune(path, 4, storage=storage, tracking_uri=mlflow_uri, best_out=best_out)
     study = optuna.load_study(study_name="tiny", storage=storage)
@@ -164,7 +168,7 @@ def test_tune_prunes_writes_a_loadable_best_pipeline_and_resumes(stores, tmp_pat
     best = load_config(best_out)
     assert best.tuning is None and res.best_file == best_out
     assert best.train.lr == pytest.approx(study.best_params["train.lr"])
-    assert best.train.num_negatives == study.best_params["train.num_negatives"]
+    assert best.sampler.num_negatives == study.best_params["sampler.num_negatives"]
     assert {p.name for p in res.plots} >= {"tiny_optimization_history.png"}
     # nested MLflow runs under the study's run
     client = MlflowClient(mlflow_uri)

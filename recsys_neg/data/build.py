@@ -8,49 +8,18 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import DataError
-from .config import DataConfig, GowallaSource, SyntheticSource, TableSource, TextSource
+from .config import DataConfig
 from .interactions import Interactions
 from .noise import inject_noise
 from .preprocess import preprocess
-from .readers import from_dataframe, read_table, read_text, resolve_path
+from .readers import from_dataframe
+from .sources import SOURCES
 from .splits import SPLIT_NAMES, TEST, TRAIN, VALID, split_labels
-from .synthetic import generate_synthetic
-
-
-def _read_given(files: dict[int, Path | None]) -> pd.DataFrame:
-    """Concatenate split files, tagging each row with its split."""
-    frames = []
-    for split, path in files.items():
-        if path is None:
-            continue
-        part = read_text(path)
-        if len(part) == 0:
-            raise DataError(f"{SPLIT_NAMES[split]} file {path} has no interactions")
-        frames.append(part.assign(split=np.int8(split)))
-    return pd.concat(frames, ignore_index=True)
 
 
 def read_source(cfg: DataConfig, base_dir: Path | None = None) -> tuple[pd.DataFrame, str]:
     """The raw-id frame of the configured source and a dataset name."""
-    src = cfg.source
-    if isinstance(src, SyntheticSource):
-        return generate_synthetic(src), "synthetic"
-    if isinstance(src, TableSource):
-        return read_table(src, base_dir), Path(src.path).stem
-    if isinstance(src, TextSource) and not src.given:
-        path = resolve_path(src.path, base_dir)
-        return read_text(path), path.stem
-    if isinstance(src, TextSource):
-        files = {TRAIN: src.train, VALID: src.valid, TEST: src.test}
-        paths = {s: None if f is None else resolve_path(f, base_dir) for s, f in files.items()}
-        return _read_given(paths), paths[TRAIN].parent.name
-    if isinstance(src, GowallaSource):
-        folder = resolve_path(src.path, base_dir)
-        paths = {s: folder / f"{SPLIT_NAMES[s]}.txt" for s in (TRAIN, VALID, TEST)}
-        if not paths[VALID].exists():  # the LightGCN release has no valid.txt
-            paths[VALID] = None
-        return _read_given(paths), "gowalla"
-    raise DataError(f"unsupported source {src!r}")
+    return SOURCES.build(cfg.source).read(base_dir)
 
 
 def _encode(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +41,7 @@ def build_interactions(cfg: DataConfig | None = None, base_dir: Path | None = No
     cfg = cfg or DataConfig()
     if df is not None:
         src = cfg.source
-        if isinstance(src, TableSource):
+        if SOURCES.name_of(src) == "table":
             raw = from_dataframe(df, src.user_col, src.item_col, src.rating_col, src.timestamp_col)
         else:
             raw = from_dataframe(df, rating_col="rating" if "rating" in df else None,
@@ -105,7 +74,7 @@ def build_interactions(cfg: DataConfig | None = None, base_dir: Path | None = No
             (np.ones(int(rows.sum()), np.float32), (users[rows], items[rows])), shape=shape)
 
     result = Interactions(matrices[TRAIN], matrices[VALID], matrices[TEST], user_ids, item_ids,
-                          name, {"source": cfg.source.source, "preprocess": log})
+                          name, {"source": SOURCES.name_of(cfg.source), "preprocess": log})
     result = result.merge_valid_into_train() if cfg.merge_valid else result
     return inject_noise(result, cfg.noise) if cfg.noise is not None else result
 
@@ -121,4 +90,4 @@ def _empty_split_message(split: str, cfg: DataConfig, log: list[dict]) -> str:
 
 def load_gowalla(path: str | Path = "../shared/datasets/gowalla", merge_valid: bool = False) -> Interactions:
     """Gowalla in the LightGCN/SimpleX split; ``merge_valid`` gives the papers' training set."""
-    return build_interactions(DataConfig(source=GowallaSource(path=str(path)), merge_valid=merge_valid))
+    return build_interactions(DataConfig(source={"source": "gowalla", "path": str(path)}, merge_valid=merge_valid))

@@ -1,88 +1,30 @@
-"""Pydantic models for the ``data:`` section of a pipeline file.
+"""Pydantic models for the ``data:`` section of a pipeline file (no torch needed to validate).
 
-The source is a union discriminated on its ``source`` field. Besides the nested
-form ``{source: {source: gowalla, path: ...}}`` the flat form
-``{source: gowalla, path: ..., merge_valid: true}`` is accepted: keys that are
-not DataConfig's own go to the source.
+The source is one of the registered data sources (``data/sources/``), chosen
+by its ``source`` field. Besides the nested form ``{source: {source: gowalla,
+path: ...}}`` the flat form ``{source: gowalla, path: ..., merge_valid: true}``
+is accepted: keys that are not DataConfig's own go to the source.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..registry import Params
-from .noise import NoiseConfig
+from .sources.base import SOURCES
 
 
-class SyntheticSource(Params):
-    """The built-in generated dataset (see ``synthetic.generate_synthetic``)."""
+Source = SOURCES.field()
 
-    source: Literal["synthetic"] = "synthetic"
-    n_users: int = Field(2000, ge=1)
-    n_items: int = Field(1500, ge=3)
-    dim: int = Field(16, ge=1)
-    mean_interactions: float = Field(40.0, gt=0)
-    popularity_exponent: float = Field(1.0, ge=0)  # Zipf exponent of item popularity
-    temperature: float = Field(0.4, gt=0)  # lower = more personal, less random
+
+class NoiseConfig(Params):
+    """``data.noise``: corrupt the training split after it is built (valid/test untouched)."""
+
+    ratio: float = Field(0.1, ge=0, le=10, description="noisy interactions per training interaction of each user")
+    mode: Literal["add", "replace", "remove"] = "add"
     seed: int = 0
-
-
-class TextSource(Params):
-    """LightGCN format, one line per user: ``user_id item_id item_id ...``.
-
-    Either one ``path`` (split by ``split``) or ``train``/``test`` (+ optional
-    ``valid``) files used as given.
-    """
-
-    source: Literal["text"] = "text"
-    path: str | None = None
-    train: str | None = None
-    valid: str | None = None
-    test: str | None = None
-
-    @model_validator(mode="after")
-    def _one_layout(self) -> "TextSource":
-        files = [self.train, self.valid, self.test]
-        if self.path is not None and any(f is not None for f in files):
-            raise ValueError("give either 'path' or 'train'/'valid'/'test' files, not both")
-        if self.path is None and (self.train is None or self.test is None):
-            raise ValueError("give 'path', or both 'train' and 'test' files")
-        return self
-
-    @property
-    def given(self) -> bool:
-        return self.path is None
-
-
-class TableSource(Params):
-    """A CSV / TSV / Parquet table read with pandas; ids may be strings.
-
-    With ``header: false`` columns are named by position: ``"0"``, ``"1"``, ...
-    """
-
-    source: Literal["table"] = "table"
-    path: str
-    format: Literal["auto", "csv", "tsv", "parquet"] = "auto"
-    sep: str | None = None
-    user_col: str | int = "user"
-    item_col: str | int = "item"
-    rating_col: str | int | None = None
-    timestamp_col: str | int | None = None
-    header: bool = True
-
-
-class GowallaSource(Params):
-    """A folder with train.txt, test.txt and optionally valid.txt in the text format."""
-
-    source: Literal["gowalla"] = "gowalla"
-    path: str = "../shared/datasets/gowalla"
-
-
-Source = Annotated[
-    Union[SyntheticSource, TextSource, TableSource, GowallaSource],
-    Field(discriminator="source"),
-]
 
 
 class PreprocessConfig(Params):
@@ -113,15 +55,12 @@ class SplitConfig(Params):
         return self
 
 
-def _has_given_files(source: Any) -> bool:
-    if isinstance(source, dict):
-        kind = source.get("source")
-        return kind == "gowalla" or (kind == "text" and source.get("path") is None)
-    return isinstance(source, GowallaSource) or (isinstance(source, TextSource) and source.given)
+def has_own_splits(source: Params) -> bool:
+    return SOURCES.get(SOURCES.name_of(source)).has_own_splits(source)
 
 
 class DataConfig(Params):
-    source: Source = Field(default_factory=SyntheticSource)
+    source: Source = Field(default_factory=lambda: {"source": "synthetic"}, validate_default=True)
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     merge_valid: bool = False  # train on train+valid: the papers' protocol
@@ -139,13 +78,19 @@ class DataConfig(Params):
             data = {k: v for k, v in data.items() if k in own}
             data["source"] = {**source, "source": data["source"]}
         # sources that ship their own split files use them unless told otherwise
-        if "split" not in data and _has_given_files(data.get("source")):
-            data["split"] = {"method": "given"}
+        if "split" not in data and "source" in data:
+            try:
+                source = SOURCES.validate_nested(data["source"])
+            except PydanticCustomError:
+                return data  # the field's own validation reports it, with its path
+            data["source"] = source
+            if has_own_splits(source):
+                data["split"] = {"method": "given"}
         return data
 
     @model_validator(mode="after")
     def _split_matches_source(self) -> "DataConfig":
-        given = _has_given_files(self.source)
+        given = has_own_splits(self.source)
         if given and self.split.method != "given":
             raise ValueError(f"split.method must be 'given' for a source with its own split files "
                              f"(got {self.split.method!r})")

@@ -20,20 +20,10 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import Field
-
-from ..registry import Params
+from .config import NoiseConfig
 from .interactions import Interactions
 
 NoiseMode = Literal["add", "replace", "remove"]
-
-
-class NoiseConfig(Params):
-    """``data.noise``: corrupt the training split after it is built (valid/test untouched)."""
-
-    ratio: float = Field(0.1, ge=0, le=10, description="noisy interactions per training interaction of each user")
-    mode: NoiseMode = "add"
-    seed: int = 0
 
 
 @dataclass(frozen=True)

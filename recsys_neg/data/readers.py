@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from itertools import chain
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .config import TableSource
+from .splits import SPLIT_NAMES
+
+if TYPE_CHECKING:
+    from .sources.table import TableSource
 
 
 def resolve_path(path: str | Path, base_dir: Path | None = None) -> Path:
@@ -63,7 +67,7 @@ def read_text(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame({"user": users, "item": values[~is_user]})
 
 
-def _table_format(cfg: TableSource, path: Path) -> str:
+def _table_format(cfg: "TableSource", path: Path) -> str:
     if cfg.format != "auto":
         return cfg.format
     suffix = path.suffix.lower()
@@ -72,7 +76,20 @@ def _table_format(cfg: TableSource, path: Path) -> str:
     return "tsv" if suffix == ".tsv" else "csv"
 
 
-def read_table(cfg: TableSource, base_dir: Path | None = None) -> pd.DataFrame:
+def read_given(files: dict[int, Path | None]) -> pd.DataFrame:
+    """Concatenate split files in the text format, tagging each row with its split (0/1/2)."""
+    frames = []
+    for split, path in files.items():
+        if path is None:
+            continue
+        part = read_text(path)
+        if len(part) == 0:
+            raise DataError(f"{SPLIT_NAMES[split]} file {path} has no interactions")
+        frames.append(part.assign(split=np.int8(split)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_table(cfg: "TableSource", base_dir: Path | None = None) -> pd.DataFrame:
     """A CSV / TSV / Parquet file with the columns named in ``cfg``."""
     path = resolve_path(cfg.path, base_dir)
     _require_file(path)

@@ -1,22 +1,17 @@
-"""Full-ranking top-K evaluation of recommenders."""
-from .evaluator import DEFAULT_METRICS, EvalResult, Evaluator
-from .metrics import (
-    METRICS,
-    compute_metrics,
-    metric_name,
-    parse_ks,
-    parse_metric_name,
-    parse_metrics,
-)
+"""Full-ranking top-K evaluation of recommenders (imports are lazy: comparing saved runs needs no torch)."""
+from importlib import import_module
 
-__all__ = [
-    "DEFAULT_METRICS",
-    "EvalResult",
-    "Evaluator",
-    "METRICS",
-    "compute_metrics",
-    "metric_name",
-    "parse_ks",
-    "parse_metric_name",
-    "parse_metrics",
-]
+_EXPORTS = {
+    "DEFAULT_METRICS": ".evaluator", "EvalResult": ".evaluator", "Evaluator": ".evaluator",
+    "METRICS": ".metrics", "compute_metrics": ".metrics", "metric_name": ".metrics",
+    "parse_ks": ".metrics", "parse_metric_name": ".metrics", "parse_metrics": ".metrics",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name], __name__), name)
+
+
+__all__ = list(_EXPORTS)

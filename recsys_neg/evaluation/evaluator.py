@@ -1,8 +1,9 @@
 """Full-ranking evaluation: every item is a candidate except the ones the user was trained on.
 
-Per batch of users the work is one ``full_scores`` call, a masked fill of the
-known items, ``torch.topk`` and a vectorised relevance lookup; the metrics then
-run on the small [B, Kmax] hit matrix.
+Inside one ``model.ranking()`` block, per batch of users the work is one
+``rank(users)`` call, a masked fill of the known items, ``torch.topk`` and a
+vectorised relevance lookup; the metrics then run on the small [B, Kmax] hit
+matrix. Anything with a ``ranking()`` context manager can be evaluated.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from torch import nn
 
 from ..data.interactions import Interactions
 from ..errors import ConfigError, TrainingError
@@ -82,21 +82,12 @@ class _CSRTensors:
         return batch_row, col[pos], length
 
 
-def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return fallback
-
-
 class Evaluator:
     """Full-ranking top-K evaluation of a model on the valid or test split.
 
     Training items are never ranked; on ``test`` the valid items are excluded
     too. Users without items in the evaluated split are skipped and counted.
-    Work runs on the model's device; ``device`` is used only for models
-    without parameters or buffers.
+    Work runs on the ranker's device.
     """
 
     def __init__(
@@ -138,7 +129,7 @@ class Evaluator:
             self._cache[split] = (_CSRTensors(known), _CSRTensors(target), n_rel)
         return self._cache[split]
 
-    def evaluate(self, model: nn.Module, split: str = "valid",
+    def evaluate(self, model, split: str = "valid",
                  users: Iterable[int] | np.ndarray | None = None) -> EvalResult:
         """Rank all items for every user (or ``users``) with items in ``split``.
 
@@ -159,29 +150,13 @@ class Evaluator:
                 raise ValueError(f"eval users must lie in [0, {n_users})")
         eval_users = candidates[n_rel_all[candidates] > 0]
 
-        device = _model_device(model, self.device)
-        all_users = torch.from_numpy(eval_users).to(device)
         chunks: dict[str, list[torch.Tensor]] = {name: [] for name in self.names}
-
-        was_training = model.training
-        model.eval()
-        prepare = getattr(model, "prepare_full_scores", None)
-        release = getattr(model, "release_full_scores", None)
-        prepared = not callable(prepare)  # nothing to release from a prepare that failed
-        try:
-            with torch.no_grad():
-                if callable(prepare):
-                    prepare()
-                    prepared = True
-                for lo in range(0, len(all_users), self.batch_size):
-                    batch = all_users[lo:lo + self.batch_size]
-                    values = self._batch(model, batch, known, target)
-                    for name, v in values.items():
-                        chunks[name].append(v)
-        finally:
-            if prepared and callable(release):
-                release()
-            model.train(was_training)
+        with model.ranking() as rank, torch.no_grad():
+            all_users = torch.from_numpy(eval_users).to(rank.device)
+            for lo in range(0, len(all_users), self.batch_size):
+                values = self._batch(rank, all_users[lo:lo + self.batch_size], known, target)
+                for name, v in values.items():
+                    chunks[name].append(v)
 
         per_user = {
             name: (torch.cat(parts).double().cpu().numpy() if parts else np.zeros(0))
@@ -194,11 +169,11 @@ class Evaluator:
             seconds=time.perf_counter() - t0,
         )
 
-    def _batch(self, model: nn.Module, users: torch.Tensor,
+    def _batch(self, rank, users: torch.Tensor,
                known: _CSRTensors, target: _CSRTensors) -> dict[str, torch.Tensor]:
-        scores = model.full_scores(users)
+        scores = rank(users)
         if scores.shape != (len(users), self.interactions.n_items):
-            raise ValueError(f"full_scores returned shape {tuple(scores.shape)}, "
+            raise ValueError(f"ranking returned shape {tuple(scores.shape)}, "
                              f"expected ({len(users)}, {self.interactions.n_items})")
         if not scores.is_floating_point():
             scores = scores.float()

@@ -12,8 +12,9 @@ half):
   central observation is that this per-user AUC is high even when the global
   one is not (users differ in their loss scales).
 
-``NoiseSeparationObserver`` is an epoch observer for the trainer: it returns
-both metrics and redraws a PNG of them over epochs in the run folder.
+``NoiseSeparationHook`` is a training hook: built with the run's model, loss
+and folder, it adds both metrics to every ``every``-th epoch's record and
+redraws a PNG of them over epochs in the run folder.
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from scipy.stats import rankdata
 
 from ..data.interactions import Interactions
 from ..data.noise import injected_mask
+from ..models.base import ModelScorer
+from ..training.hooks import Hook
 
 
 def auc_global(loss: np.ndarray, noisy: np.ndarray) -> float:
@@ -60,22 +63,23 @@ def interaction_losses(model, loss_fn, data: Interactions, reference_items: torc
     was_training = model.training
     model.eval()
     users_all, items_all = data.train_pairs
-    enc = model.encode()
-    dev = model.device
+    scorer = ModelScorer(model, model.encode())
+    dev = next(iter(model.parameters()), next(iter(model.buffers()), torch.empty(0))).device
     out = []
     for lo in range(0, len(users_all), batch_size):
         u = users_all[lo: lo + batch_size].to(dev)
-        pos = model.score(u, items_all[lo: lo + batch_size].to(dev), enc)
-        neg = model.score(u, reference_items[lo: lo + batch_size].to(dev).unsqueeze(1), enc)
+        pos = scorer(u, items_all[lo: lo + batch_size].to(dev))
+        neg = scorer(u, reference_items[lo: lo + batch_size].to(dev).unsqueeze(1))
         out.append(loss_fn.per_example(pos, neg).float().cpu())
     model.train(was_training)
     return torch.cat(out).numpy()
 
 
-class NoiseSeparationObserver:
-    """Epoch observer ``(epoch, trainer) -> {noise_auc_global, noise_auc_user}`` plus a PNG."""
+class NoiseSeparationHook(Hook):
+    """Adds ``noise_auc_global`` / ``noise_auc_user`` to epoch records and draws them as a PNG."""
 
-    def __init__(self, data: Interactions, seed: int = 0, every: int = 1, plot_name: str = "noise_separation.png"):
+    def __init__(self, data: Interactions, model, loss, out_dir: Path | None = None, seed: int = 0,
+                 every: int = 1, plot_name: str = "noise_separation.png"):
         mask = injected_mask(data)
         if mask is None:
             raise ValueError("the data carries no injected noise (extras['noise'])")
@@ -83,26 +87,22 @@ class NoiseSeparationObserver:
         self.users = data.train_pairs[0].numpy()
         gen = torch.Generator().manual_seed(seed)
         self.reference = torch.randint(data.n_items, (data.n_train,), generator=gen)
-        self.data, self.every, self.plot_name = data, every, plot_name
+        self.data, self.model, self.loss, self.out_dir = data, model, loss, out_dir
+        self.every, self.plot_name = every, plot_name
         self.history: list[dict] = []
 
-    def __call__(self, epoch: int, trainer) -> dict:
+    def epoch_metrics(self, epoch: int) -> dict:
         if epoch % self.every:
             return {}
-        loss = interaction_losses(trainer.model, trainer.loss_fn, self.data, self.reference)
+        loss = interaction_losses(self.model, self.loss, self.data, self.reference)
         per_user, n_users = auc_per_user(self.users, loss, self.noisy)
         row = {"noise_auc_global": auc_global(loss, self.noisy), "noise_auc_user": per_user,
                "noise_auc_users": n_users,
                "loss_noisy_mean": float(loss[self.noisy].mean()),
                "loss_normal_mean": float(loss[~self.noisy].mean())}
-        flip_rates = getattr(trainer.loss_fn, "flip_rates", None)  # NBPO's learned label-flip rates
-        if callable(flip_rates):
-            eps_fp, eps_fn = (t.detach() for t in flip_rates())
-            row.update(flip_false_positive=float(eps_fp), flip_false_negative=float(eps_fn))
         self.history.append({"epoch": epoch, **row})
-        out_dir = getattr(trainer, "out_dir", None)
-        if out_dir is not None:
-            plot_separation(self.history, Path(out_dir) / self.plot_name)
+        if self.out_dir is not None:
+            plot_separation(self.history, Path(self.out_dir) / self.plot_name)
         return row
 
 
@@ -128,7 +128,7 @@ def plot_separation(history: list[dict], path: Path, title: str = "loss separati
     return path
 
 
-def noise_observers(data: Interactions) -> list[NoiseSeparationObserver]:
-    """The observer when the data carries injected noise, else nothing (pipeline wiring)."""
+def noise_hooks(data: Interactions, model, loss, out_dir: Path | None) -> list[NoiseSeparationHook]:
+    """The hook when the data carries injected noise, else nothing (pipeline wiring)."""
     mask = injected_mask(data)
-    return [NoiseSeparationObserver(data)] if mask is not None and mask.any() else []
+    return [NoiseSeparationHook(data, model, loss, out_dir)] if mask is not None and mask.any() else []

@@ -1,9 +1,11 @@
-"""The loss contract: ``loss(pos[B], neg[B,K], weight=None, log_q=None) -> scalar``.
+"""The loss contract: ``loss(pos[B], neg[B,K], weight=None, log_q=None, step=None) -> scalar``.
 
+A loss sees scores, the sampler's weights and log-proposal, and the step
+(epoch, global step) for schedules; nothing of the model or the trainer.
 ``per_example`` returns one value per positive, so that positive selectors
 (PLD) and denoising losses (T-CE) can look at individual losses; ``forward``
-averages them unless a loss overrides it. ``context`` (a StepContext) is
-passed for losses with schedules.
+averages them unless a loss overrides it. ``diagnostics`` reports learned
+quantities worth logging per epoch (NBPO's flip rates).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from torch import nn
 
 from ..data.interactions import Interactions
 from ..registry import Params, Registry
+from ..step import Step
 
 LOSSES: Registry["Loss"] = Registry("loss", "recsys_neg.losses")
 
@@ -34,10 +37,13 @@ class Loss(nn.Module):
                     log_q: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not define per_example()")
 
-    def forward(self, pos, neg, weight=None, log_q=None, context=None) -> torch.Tensor:
+    def forward(self, pos, neg, weight=None, log_q=None, step: Step | None = None) -> torch.Tensor:
         return self.per_example(pos, neg, weight, log_q).mean()
 
+    def diagnostics(self) -> dict[str, float]:
+        return {}
 
-def build_loss(name: str, values: dict, data: Interactions, field: str = "loss") -> Loss:
-    params = LOSSES.params(name, values, field)
-    return LOSSES.get(name)(data, params)
+
+def build_loss(params: Params | dict, data: Interactions, path: str = "loss") -> Loss:
+    """A loss from its typed config (or a ``{name: ...}`` dict, validated here)."""
+    return LOSSES.build(LOSSES.parse(params, path), data=data)

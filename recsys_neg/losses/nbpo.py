@@ -87,6 +87,10 @@ class NBPOLoss(Loss):
             return torch.logaddexp(log_r + torch.log1p(-eps_fn), log_not_r + torch.log(eps_fp))
         return torch.logaddexp(log_r + torch.log(eps_fn), log_not_r + torch.log1p(-eps_fp))
 
+    def diagnostics(self) -> dict[str, float]:
+        eps_fp, eps_fn = (float(t.detach()) for t in self.flip_rates())
+        return {"flip_false_positive": eps_fp, "flip_false_negative": eps_fn}
+
     def per_example(self, pos, neg, weight=None, log_q=None):
         if neg.dim() == 1:
             neg = neg.unsqueeze(1)

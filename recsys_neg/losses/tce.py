@@ -4,7 +4,7 @@ Point-wise BCE on (positive, sampled negatives); at each step the positives
 with the largest loss are dropped: noisy interactions are hard to fit, so they
 keep large losses while clean ones fall. The drop rate rises linearly from 0
 at step 0 to ``max_drop_rate`` at ``num_gradual`` steps and stays there
-(``context.step`` counts steps across epochs).
+(``step.step`` counts steps across epochs).
 
 Difference from the official code (WenjieWWJ/DenoisingRec): it ranks
 positives and negatives together and drops ``rate * (all samples)`` positives;
@@ -53,8 +53,8 @@ class TruncatedBCELoss(Loss):
         pos_loss, neg_loss = bce_parts(pos, neg)
         return pos_loss + weighted_mean(neg_loss, weight)
 
-    def forward(self, pos, neg, weight=None, log_q=None, context=None):
+    def forward(self, pos, neg, weight=None, log_q=None, step=None):
         pos_loss, neg_loss = bce_parts(pos, neg)
-        keep = self.keep_mask(pos_loss, context.step if context is not None else 0)
+        keep = self.keep_mask(pos_loss, step.step if step is not None else 0)
         # mean over the kept positives' terms plus every negative term, per example
         return (pos_loss * keep).sum() / keep.sum().clamp_min(1) + weighted_mean(neg_loss, weight).mean()

@@ -1,21 +1,25 @@
 """The model contract shared by MF, LightGCN, SimpleX and baselines.
 
 Training calls ``encode()`` once per step (LightGCN's propagation happens
-there) and then scores any number of (user, item) pairs from that state, so
-samplers that need scores reuse the step's embeddings instead of recomputing
-them. Evaluation calls ``prepare_full_scores()`` once and ``full_scores`` per
-batch of users.
+there) and scores any number of (user, item) pairs from that state with
+``user_vectors`` / ``item_vectors`` / ``score_vectors``, so samplers that
+choose by score reuse the step's representations. Ranking for evaluation (or
+for a sampler refreshing its index) goes through ``with model.ranking() as
+rank: rank(users) -> [B, n_items]``: the representations are computed once
+for the block and dropped when it ends; nothing is cached on the model.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 
 from ..data.interactions import Interactions
 from ..registry import Params, Registry
+from .similarity import for_ranking, pair_scores
 
 MODELS: Registry["Model"] = Registry("model", "recsys_neg.models")
 
@@ -29,6 +33,16 @@ class Encoded:
     extra: Any = None
 
 
+class Ranker:
+    """``rank(users[B]) -> scores [B, n_items]`` inside a ``model.ranking()`` block."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], device: torch.device):
+        self.fn, self.device = fn, device
+
+    def __call__(self, users: torch.Tensor) -> torch.Tensor:
+        return self.fn(users)
+
+
 class Model(nn.Module):
     """Base class. Subclasses declare ``Params`` and implement ``encode``."""
 
@@ -40,9 +54,7 @@ class Model(nn.Module):
         super().__init__()
         self.n_users, self.n_items = data.n_users, data.n_items
         self.params = params
-        self._cached: Encoded | None = None
 
-    # ---- training-time interface --------------------------------------
     def encode(self) -> Encoded:
         raise NotImplementedError(f"{type(self).__name__} does not define encode()")
 
@@ -54,61 +66,46 @@ class Model(nn.Module):
 
     def score_vectors(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """u [B,d] with v [B,d] -> [B]; with v [B,K,d] or shared [1,K,d] -> [B,K]."""
-        per_row = v.dim() == 3 and not (v.shape[0] == 1 and u.shape[0] != 1)
-        if self.similarity == "cosine":
-            u = nn.functional.normalize(u, dim=-1)
-            if per_row:
-                # Divide the [B,K] dots by the norms instead of normalising v: at large K a
-                # normalised copy of the [B,K,d] gather would double the step's memory.
-                dots = torch.bmm(v, u.unsqueeze(-1)).squeeze(-1)
-                return dots / torch.linalg.vector_norm(v, dim=-1).clamp_min(1e-12)
-            v = nn.functional.normalize(v, dim=-1)
-        if v.dim() == 2:
-            return (u * v).sum(-1)
-        if not per_row:  # one negative set [1,K,d] shared by the batch: a B x K matmul
-            return u @ v[0].T
-        return torch.bmm(v, u.unsqueeze(-1)).squeeze(-1)
-
-    def score(self, users: torch.Tensor, items: torch.Tensor, enc: Encoded | None = None) -> torch.Tensor:
-        """Scores for users [B] and items [B] or [B,K]; encodes if no state is given."""
-        enc = enc if enc is not None else self.encode()
-        u = self.user_vectors(enc, users)
-        v = self.item_vectors(enc, items)
-        return self.score_vectors(u, v)
+        return pair_scores(u, v, self.similarity)
 
     def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Squared L2 of the parameters these users/items touch, per example (LightGCN convention)."""
         return torch.zeros((), device=users.device)
 
-    # ---- evaluation-time interface ------------------------------------
-    def prepare_full_scores(self) -> None:
-        self._cached = self.encode()
+    @contextmanager
+    def ranking(self) -> Iterator[Ranker]:
+        """Eval mode, no gradient, representations computed once for the block."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield self._ranker()
+        finally:
+            self.train(was_training)
 
-    def release_full_scores(self) -> None:
-        self._cached = None
-
-    def full_scores(self, users: torch.Tensor) -> torch.Tensor:
-        enc = self._cached if self._cached is not None else self.encode()
-        u = self.user_vectors(enc, users)
-        v = enc.items
-        if self.similarity == "cosine":
-            u = nn.functional.normalize(u, dim=-1)
-            v = nn.functional.normalize(v, dim=-1)
-        return u @ v.T
-
-    @property
-    def device(self) -> torch.device:
-        for p in self.parameters():
-            return p.device
-        for b in self.buffers():
-            return b.device
-        return torch.device("cpu")
+    def _ranker(self) -> Ranker:
+        enc = self.encode()
+        items = for_ranking(enc.items, self.similarity)
+        return Ranker(lambda users: for_ranking(self.user_vectors(enc, users), self.similarity) @ items.T,
+                      items.device)
 
     def sparse_parameters(self) -> list[nn.Parameter]:
-        """Parameters that receive sparse gradients (use SparseAdam for them)."""
+        """Parameters that receive sparse gradients (a row-sparse optimiser steps them)."""
         return [m.weight for m in self.modules() if isinstance(m, nn.Embedding) and m.sparse]
 
 
-def build_model(name: str, values: dict, data: Interactions, field: str = "model") -> Model:
-    params = MODELS.params(name, values, field)
-    return MODELS.get(name)(data, params)
+class ModelScorer:
+    """The step's ``Scorer``: scores from one ``encode()`` result, without gradient."""
+
+    def __init__(self, model: Model, encoded: Encoded):
+        self.model, self.encoded = model, encoded
+
+    @torch.no_grad()
+    def __call__(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        return m.score_vectors(m.user_vectors(self.encoded, users), m.item_vectors(self.encoded, items))
+
+
+def build_model(params: Params | dict, data: Interactions, path: str = "model") -> Model:
+    """A model from its typed config (or a ``{name: ...}`` dict, validated here)."""
+    return MODELS.build(MODELS.parse(params, path), data=data)

@@ -47,9 +47,3 @@ class MF(Model):
 
     def regularization(self, users, items):
         return 0.5 * (self.user_emb(users).pow(2).sum() + self.item_emb(items).pow(2).sum()) / users.shape[0]
-
-    def full_scores(self, users):
-        u, v = self.user_emb.weight[users], self.item_emb.weight
-        if self.similarity == "cosine":
-            u, v = nn.functional.normalize(u, dim=-1), nn.functional.normalize(v, dim=-1)
-        return u @ v.T

@@ -1,4 +1,9 @@
-"""MostPop: every user gets the items ranked by training popularity."""
+"""MostPop: every user gets the items ranked by training popularity.
+
+A one-dimensional factor model with every user vector fixed at 1 and each
+item's vector its training count, so it ranks and scores through the same
+contract as the learned models.
+"""
 from __future__ import annotations
 
 import torch
@@ -17,10 +22,7 @@ class MostPop(Model):
         self.register_buffer("popularity", torch.as_tensor(data.item_popularity, dtype=torch.float32))
 
     def encode(self) -> Encoded:
-        return Encoded(users=None, items=self.popularity)
+        return Encoded(users=None, items=self.popularity.unsqueeze(1))
 
-    def score(self, users, items, enc=None):
-        return self.popularity[items]
-
-    def full_scores(self, users):
-        return self.popularity.expand(users.shape[0], -1)
+    def user_vectors(self, enc, users):
+        return torch.ones((users.shape[0], 1), device=self.popularity.device)

@@ -19,8 +19,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from .base import MODELS, Encoded, Model
+from .base import MODELS, Encoded, Model, Ranker
 from .mf import EmbeddingParams
+from .similarity import for_ranking
 
 
 class SimpleXParams(EmbeddingParams):
@@ -125,21 +126,10 @@ class SimpleX(Model):
         items = torch.unique(items)
         return 0.5 * (self.user_emb(users).pow(2).sum() + self.item_emb(items).pow(2).sum()) / users.shape[0]
 
-    # Evaluation: every user vector once (chunked), then one matmul per batch of users.
-    @torch.no_grad()
-    def prepare_full_scores(self) -> None:
-        users = torch.arange(self.n_users, device=self.device)
+    # Ranking: every user vector once (chunked), then one matmul per batch of users.
+    def _ranker(self) -> Ranker:
+        users = torch.arange(self.n_users, device=self.item_emb.weight.device)
         u = torch.cat([self._tower(users[lo: lo + self.params.eval_chunk])
                        for lo in range(0, self.n_users, self.params.eval_chunk)])
-        v = self.item_emb.weight
-        if self.similarity == "cosine":
-            u, v = nn.functional.normalize(u, dim=-1), nn.functional.normalize(v, dim=-1)
-        self._cached = Encoded(users=u, items=v)
-
-    def full_scores(self, users):
-        if self._cached is None:
-            self.prepare_full_scores()
-            enc, self._cached = self._cached, None
-        else:
-            enc = self._cached
-        return enc.users[users] @ enc.items.T
+        u, v = for_ranking(u, self.similarity), for_ranking(self.item_emb.weight, self.similarity)
+        return Ranker(lambda batch: u[batch] @ v.T, v.device)

@@ -1,7 +1,9 @@
-"""The positive-selector contract: ``select(users[B], positives[B], context) -> positives[B]``.
+"""The positive-selector contract: ``select(users[B], positives[B], step, scorer) -> positives[B]``.
 
 The batch arrives as (user, observed positive) pairs; a selector may swap the
 positive for another of the user's training items (PLD resampling) or keep it.
+A selector that needs the run's loss or sampler names them in its constructor
+(``loss=``, ``sampler=``) and gets them when built.
 """
 from __future__ import annotations
 
@@ -9,27 +11,35 @@ import torch
 
 from ..data.interactions import Interactions
 from ..registry import Params, Registry
+from ..step import Scorer, Step
 
 POSITIVES: Registry["PositiveSelector"] = Registry("positive selector", "recsys_neg.positives")
 
 
 class PositiveSelector:
     Params = Params
-    needs_scores = False
 
     def __init__(self, data: Interactions, params: Params, device="cpu"):
         self.data = data
         self.params = params
         self.device = torch.device(device)
 
-    def select(self, users: torch.Tensor, positives: torch.Tensor, context) -> torch.Tensor:
+    def select(self, users: torch.Tensor, positives: torch.Tensor, step: Step,
+               scorer: Scorer | None = None) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not define select()")
 
-    def on_epoch_start(self, epoch: int, context) -> None:
-        """Hook for selectors with schedules."""
+    def epoch_start(self, step: Step) -> None:
+        """For selectors with schedules."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} has no state to restore, got keys {sorted(state)}")
 
 
-def build_positive_selector(name: str, values: dict, data: Interactions, device,
-                            field: str = "positives") -> PositiveSelector:
-    params = POSITIVES.params(name, values, field)
-    return POSITIVES.get(name)(data, params, device)
+def build_positive_selector(params: Params | dict, data: Interactions, device="cpu", path: str = "positives",
+                            **parts) -> PositiveSelector:
+    """A selector from its typed config (or a ``{name: ...}`` dict); ``parts``: loss, sampler."""
+    return POSITIVES.build(POSITIVES.parse(params, path), data=data, device=device, **parts)

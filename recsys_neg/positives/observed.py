@@ -9,5 +9,5 @@ from .base import POSITIVES, PositiveSelector
 class AllPositives(PositiveSelector):
     Params = Params
 
-    def select(self, users, positives, context):
+    def select(self, users, positives, step, scorer=None):
         return positives

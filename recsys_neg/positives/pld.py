@@ -9,9 +9,9 @@ the positives pass through unchanged (the model first needs to fit something).
 
 As in the official code (Kaike-Zhang/PLD, ``utls/trainer.py``), every
 candidate of a user is scored against the SAME negative, here drawn from the
-run's sampler (``context.sampler``), and the candidate loss is the run's loss
-(``context.loss.per_example``), so PLD works with BPR, BCE and the others and
-with any sampler or model. Differences: the official code draws k candidates
+run's sampler, and the candidate loss is the run's loss (``per_example``);
+both are handed to the selector when it is built, so PLD works with BPR, BCE
+and the others and with any sampler or model. Differences: the official code draws k candidates
 per randomly chosen user without replacement; here the batch's own positive
 is always a candidate and the k-1 others are drawn uniformly with replacement
 from the user's training items (vectorised on the CSR), so a user with fewer
@@ -38,10 +38,10 @@ class PLDParams(Params):
 @POSITIVES.register("pld")
 class PLDSelector(PositiveSelector):
     Params = PLDParams
-    needs_scores = True
 
-    def __init__(self, data, params: PLDParams, device="cpu"):
+    def __init__(self, data, params: PLDParams, device="cpu", *, loss, sampler):
         super().__init__(data, params, device)
+        self.loss, self.sampler = loss, sampler
         self.indptr = torch.from_numpy(data.train.indptr.astype(np.int64)).to(self.device)
         self.indices = torch.from_numpy(data.train.indices.astype(np.int64)).to(self.device)
 
@@ -58,14 +58,14 @@ class PLDSelector(PositiveSelector):
         return torch.cat([positives.unsqueeze(1), self.indices[start.unsqueeze(1) + offset]], dim=1)
 
     @torch.no_grad()
-    def candidate_losses(self, users: torch.Tensor, candidates: torch.Tensor, context) -> torch.Tensor:
+    def candidate_losses(self, users: torch.Tensor, candidates: torch.Tensor, step, scorer) -> torch.Tensor:
         """[B, k] loss of each candidate against one negative set per user (shared by its candidates)."""
         b, k = candidates.shape
-        negs = context.sampler.sample(users, candidates[:, 0], self.params.num_negatives, context)
-        pos_scores = context.scores(users, candidates)  # [B, k]
-        neg_scores = context.scores(users, negs.items)  # [B, n] or [B, n] from a shared [1, n]
+        negs = self.sampler.sample(users, candidates[:, 0], self.params.num_negatives, step, scorer)
+        pos_scores = scorer(users, candidates)  # [B, k]
+        neg_scores = scorer(users, negs.items)  # [B, n] or [B, n] from a shared [1, n]
         expand = lambda t: None if t is None else t.expand(b, -1).repeat_interleave(k, dim=0)  # noqa: E731
-        losses = context.loss.per_example(pos_scores.reshape(-1), expand(neg_scores),
+        losses = self.loss.per_example(pos_scores.reshape(-1), expand(neg_scores),
                                           expand(negs.weight), expand(negs.log_q))
         return losses.view(b, k)
 
@@ -76,8 +76,10 @@ class PLDSelector(PositiveSelector):
         pick = torch.multinomial(probs, 1, generator=generator)
         return candidates.gather(1, pick).squeeze(1)
 
-    def select(self, users, positives, context):
-        if context.epoch < self.params.start_epoch or self.params.k == 1:
+    def select(self, users, positives, step, scorer=None):
+        if step.epoch < self.params.start_epoch or self.params.k == 1:
             return positives
-        candidates = self.draw_candidates(users, positives, context.generator)
-        return self.resample(candidates, self.candidate_losses(users, candidates, context), context.generator)
+        if scorer is None:
+            raise ValueError("pld scores candidate positives with the model: pass a scorer")
+        candidates = self.draw_candidates(users, positives, step.generator)
+        return self.resample(candidates, self.candidate_losses(users, candidates, step, scorer), step.generator)

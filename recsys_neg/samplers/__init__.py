@@ -1,4 +1,4 @@
 """Negative samplers: every file here registers one sampler in ``SAMPLERS``."""
-from .base import SAMPLERS, Negatives, NegativeSampler, StepContext, build_sampler
+from .base import SAMPLERS, Negatives, NegativeSampler, SamplerParams, build_sampler
 
-__all__ = ["SAMPLERS", "Negatives", "NegativeSampler", "StepContext", "build_sampler"]
+__all__ = ["SAMPLERS", "Negatives", "NegativeSampler", "SamplerParams", "build_sampler"]

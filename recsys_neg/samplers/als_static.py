@@ -16,12 +16,11 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from ..registry import Params
-from .base import SAMPLERS, Negatives, NegativeSampler
+from .base import SAMPLERS, Negatives, NegativeSampler, SamplerParams
 from .uniform import UniformParams, UniformSampler
 
 
-class ALSStaticParams(Params):
+class ALSStaticParams(SamplerParams):
     top_k: int = Field(200, ge=1, description="hard candidates kept per user")
     factors: int = Field(64, ge=1)
     iterations: int = Field(10, ge=1)
@@ -64,8 +63,9 @@ def top_unseen(score_rows, train, k: int, batch: int, device) -> torch.Tensor:
 class ALSStaticSampler(NegativeSampler):
     Params = ALSStaticParams
 
-    def __init__(self, data, params: ALSStaticParams, device="cpu"):
+    def __init__(self, data, params: ALSStaticParams, device="cpu", model=None):
         super().__init__(data, params, device)
+        self.model = model  # for refresh_with: model
         # Users with few unseen items get shorter lists: cap k at what every user has.
         self.k = min(params.top_k, int(data.n_items - np.diff(data.train.indptr).max()))
         self.hard: torch.Tensor | None = None
@@ -73,42 +73,49 @@ class ALSStaticSampler(NegativeSampler):
                         if params.uniform_fraction > 0 else None)
         self.built_at = 0
 
+    @property
+    def excludes_positives(self) -> bool:
+        return True  # lists hold unseen items only; the uniform share excludes too
+
     def build_from_als(self, seed: int) -> torch.Tensor:
         uf, itf = fit_als(self.data.train, self.params, seed)
         uf, itf = torch.from_numpy(uf), torch.from_numpy(itf)
         return top_unseen(lambda lo, hi: uf[lo:hi] @ itf.T, self.data.train, self.k,
                           self.params.batch_users, self.device)
 
-    @torch.no_grad()
     def build_from_model(self, model) -> torch.Tensor:
-        model.prepare_full_scores()
-        try:
-            users = torch.arange(self.data.n_users, device=model.device)
-            return top_unseen(lambda lo, hi: model.full_scores(users[lo:hi]), self.data.train, self.k,
+        with model.ranking() as rank:
+            users = torch.arange(self.data.n_users, device=rank.device)
+            return top_unseen(lambda lo, hi: rank(users[lo:hi]), self.data.train, self.k,
                               self.params.batch_users, self.device)
-        finally:
-            model.release_full_scores()
 
-    def on_epoch_start(self, epoch, context):
-        every = self.params.refresh_every
+    def epoch_start(self, step):
+        every, epoch = self.params.refresh_every, step.epoch
         if self.hard is None:
             self.hard, self.built_at = self.build_from_als(self.params.seed), epoch
         elif every is not None and epoch - self.built_at >= every:
-            if self.params.refresh_with == "model" and context is not None and context.model is not None:
-                self.hard = self.build_from_model(context.model)
+            if self.params.refresh_with == "model" and self.model is not None:
+                self.hard = self.build_from_model(self.model)
             else:
                 self.hard = self.build_from_als(self.params.seed + epoch)
             self.built_at = epoch
 
-    def sample(self, users, positives, num, context):
+    def state_dict(self) -> dict:
+        return {} if self.hard is None else {"hard": self.hard.cpu(), "built_at": self.built_at}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            self.hard, self.built_at = state["hard"].to(self.device), int(state["built_at"])
+
+    def sample(self, users, positives, num, step, scorer=None):
         if self.hard is None:
-            self.on_epoch_start(0, context)
-        gen = context.generator if context is not None else None
+            self.epoch_start(step)
+        gen = step.generator
         col = torch.randint(self.k, (users.shape[0], num), generator=gen, device=users.device)
         items = self.hard[users.unsqueeze(1), col]
         if self.uniform is not None:
             coin = torch.rand(items.shape, generator=gen, device=users.device) < self.params.uniform_fraction
             if bool(coin.any()):
-                uni = self.uniform.sample(users, positives, num, context).items
+                uni = self.uniform.sample(users, positives, num, step).items
                 items = torch.where(coin, uni, items)
         return Negatives(items)

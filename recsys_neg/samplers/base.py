@@ -1,23 +1,41 @@
 """The negative-sampler contract.
 
-``sample(users[B], positives[B], num, context) -> Negatives``. ``items`` is
-[B, num], or [1, num] for one negative set shared by the whole batch.
+``sample(users[B], positives[B], num, step, scorer) -> Negatives``. ``items``
+is [B, num], or [1, num] for one negative set shared by the whole batch.
 ``log_q`` is the log proposal probability (for sampled-softmax correction),
 ``weight`` a per-negative weight (false-negative-aware or noise-robust).
-Samplers that need model scores set ``needs_scores`` and read them from
-``context.scores``, which reuses the step's encoded representations.
+Every draw uses ``step.generator``; samplers that choose by score call
+``scorer(users, items)``, which reuses the step's representations.
+
+The number of negatives is the sampler's own parameter (``num_negatives``);
+composite samplers (mixed parts, a wrapped base) pass their own counts.
+A sampler with state that a resumed run needs (a refreshed index) returns it
+from ``state_dict``: tensors and plain values only.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import torch
+from pydantic import Field
 
 from ..data.interactions import Interactions
 from ..registry import Params, Registry
+from ..step import Scorer, Step
 
 SAMPLERS: Registry["NegativeSampler"] = Registry("sampler", "recsys_neg.samplers")
+
+
+class SamplerParams(Params):
+    """Every sampler's parameters: how many negatives per positive."""
+
+    num_negatives: int = Field(1, ge=1, description="negatives per positive")
+
+
+class ExcludesPositives(Params):
+    """For samplers that can keep each user's training positives out of its negatives."""
+
+    exclude_positives: bool = True
 
 
 @dataclass
@@ -27,48 +45,47 @@ class Negatives:
     weight: torch.Tensor | None = None
 
 
-@dataclass
-class StepContext:
-    """What a training step offers to samplers, positive selectors and losses."""
-
-    model: Any
-    encoded: Any
-    data: Interactions
-    epoch: int = 0
-    step: int = 0
-    generator: torch.Generator | None = None
-    state: dict = field(default_factory=dict)
-    # The run's other components, for parts that need them (PLD scores candidate
-    # positives with the loss; NBPO-style losses read the sampler's weights).
-    loss: Any = None
-    sampler: Any = None
-    selector: Any = None
-
-    @torch.no_grad()
-    def scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Model scores from this step's representations, without gradient."""
-        return self.model.score(users, items, self.encoded)
-
-
 class NegativeSampler:
     """Base class. Subclasses declare ``Params`` and implement ``sample``."""
 
-    Params = Params
-    needs_scores = False
+    Params = SamplerParams
 
-    def __init__(self, data: Interactions, params: Params, device: torch.device | str = "cpu"):
+    def __init__(self, data: Interactions, params: SamplerParams, device: torch.device | str = "cpu"):
         self.data = data
         self.params = params
         self.device = torch.device(device)
 
-    def sample(self, users: torch.Tensor, positives: torch.Tensor, num: int,
-               context: StepContext) -> Negatives:
+    @property
+    def num_negatives(self) -> int | None:
+        return self.params.num_negatives
+
+    @property
+    def excludes_positives(self) -> bool:
+        """True when no returned negative is ever a training positive of its user."""
+        return bool(getattr(self.params, "exclude_positives", False))
+
+    def sample(self, users: torch.Tensor, positives: torch.Tensor, num: int, step: Step,
+               scorer: Scorer | None = None) -> Negatives:
         raise NotImplementedError(f"{type(self).__name__} does not define sample()")
 
-    def on_epoch_start(self, epoch: int, context: StepContext) -> None:
-        """Hook for samplers with per-epoch state (refreshing a static index, schedules)."""
+    def epoch_start(self, step: Step) -> None:
+        """For samplers with per-epoch state (refreshing an index, schedules)."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} has no state to restore, got keys {sorted(state)}")
 
 
-def build_sampler(name: str, values: dict, data: Interactions, device, field: str = "sampler") -> NegativeSampler:
-    params = SAMPLERS.params(name, values, field)
-    return SAMPLERS.get(name)(data, params, device)
+def require_scorer(scorer: Scorer | None, name: str) -> Scorer:
+    if scorer is None:
+        raise ValueError(f"the {name} sampler chooses by model score: pass a scorer")
+    return scorer
+
+
+def build_sampler(params: Params | dict, data: Interactions, device="cpu", path: str = "sampler",
+                  **parts) -> NegativeSampler:
+    """A sampler from its typed config (or a ``{name: ...}`` dict, validated here)."""
+    return SAMPLERS.build(SAMPLERS.parse(params, path), data=data, device=device, **parts)

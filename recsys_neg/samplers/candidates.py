@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import StepContext
+from ..step import Scorer, Step
 from .uniform import UniformParams, UniformSampler
 
 
@@ -13,20 +13,13 @@ class CandidatePool:
     def __init__(self, data, exclude_positives: bool, device):
         self.uniform = UniformSampler(data, UniformParams(exclude_positives=exclude_positives), device)
 
-    def draw(self, users: torch.Tensor, n: int, context: StepContext) -> torch.Tensor:
-        return self.uniform.sample(users, None, n, context).items
+    def draw(self, users: torch.Tensor, n: int, step: Step) -> torch.Tensor:
+        return self.uniform.sample(users, None, n, step).items
 
 
-def require_scores(context: StepContext | None, name: str) -> StepContext:
-    if context is None or context.model is None:
-        raise ValueError(f"the {name} sampler scores candidates with the model: pass a StepContext "
-                         "with model and encoded set")
-    return context
-
-
-def scores_in_chunks(context: StepContext, users: torch.Tensor, items: torch.Tensor,
+def scores_in_chunks(scorer: Scorer, users: torch.Tensor, items: torch.Tensor,
                      max_pairs: int = 1 << 16) -> torch.Tensor:
-    """context.scores over chunks: scoring [B, K] gathers B*K vectors, so bound it.
+    """scorer over chunks: scoring [B, K] gathers B*K vectors, so bound it.
 
     With B=2048 rows and 8000 candidates, one call would gather 16M vectors (4 GB at d=64);
     65k pairs a chunk (16 MB at d=64) measured fastest among 4k-262k on the team machine.
@@ -34,9 +27,9 @@ def scores_in_chunks(context: StepContext, users: torch.Tensor, items: torch.Ten
     """
     rows, k = users.shape[0], items.shape[1]
     if rows * k <= max_pairs:
-        return context.scores(users, items)
+        return scorer(users, items)
     if items.shape[0] == 1:
         step = max(1, max_pairs // max(rows, 1))
-        return torch.cat([context.scores(users, items[:, lo: lo + step]) for lo in range(0, k, step)], dim=1)
+        return torch.cat([scorer(users, items[:, lo: lo + step]) for lo in range(0, k, step)], dim=1)
     step = max(1, max_pairs // k)
-    return torch.cat([context.scores(users[lo: lo + step], items[lo: lo + step]) for lo in range(0, rows, step)])
+    return torch.cat([scorer(users[lo: lo + step], items[lo: lo + step]) for lo in range(0, rows, step)])

@@ -1,7 +1,7 @@
 """Dynamic negative sampling (DNS, Zhang et al. SIGIR 2013): hard negatives from uniform candidates.
 
 Candidates are uniform draws (training positives excluded); the model scores
-them with this step's encoded representations (``context.scores``, no second
+them with this step's representations (the step's scorer, no second
 propagation) and the hardest are kept, or drawn by softmax(score / temperature).
 
 ``pool: per_negative`` (default) gives every negative slot its own
@@ -14,20 +14,24 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from ..errors import ConfigError
-from ..registry import Params
-from .base import SAMPLERS, Negatives, NegativeSampler
-from .candidates import CandidatePool, require_scores, scores_in_chunks
+from .base import SAMPLERS, ExcludesPositives, Negatives, NegativeSampler, SamplerParams, require_scorer
+from .candidates import CandidatePool, scores_in_chunks
 
 
-class DNSParams(Params):
+class DNSParams(SamplerParams, ExcludesPositives):
     candidates: int = Field(32, ge=1, description="uniform candidates per negative (or per row)")
     pool: Literal["per_negative", "per_row"] = "per_negative"
     selection: Literal["top", "softmax"] = "top"
     temperature: float = Field(1.0, gt=0, description="softmax selection: lower is harder")
-    exclude_positives: bool = True
+
+    @model_validator(mode="after")
+    def _enough_candidates(self):
+        if self.pool == "per_row" and self.candidates < self.num_negatives:
+            raise ValueError(f"candidates: {self.candidates} per row cannot give num_negatives="
+                             f"{self.num_negatives} distinct negatives; raise it or use pool: per_negative")
+        return self
 
 
 def pick(scores: torch.Tensor, k: int, selection: str, temperature: float, generator) -> torch.Tensor:
@@ -41,24 +45,22 @@ def pick(scores: torch.Tensor, k: int, selection: str, temperature: float, gener
 @SAMPLERS.register("dns")
 class DNSSampler(NegativeSampler):
     Params = DNSParams
-    needs_scores = True
 
     def __init__(self, data, params: DNSParams, device="cpu"):
         super().__init__(data, params, device)
         self.pool = CandidatePool(data, params.exclude_positives, self.device)
 
-    def sample(self, users, positives, num, context):
-        context = require_scores(context, "dns")
-        p, gen = self.params, context.generator
+    def sample(self, users, positives, num, step, scorer=None):
+        scorer = require_scorer(scorer, "dns")
+        p, gen = self.params, step.generator
         b = users.shape[0]
         if p.pool == "per_row":
-            if p.candidates < num:
-                raise ConfigError(f"sampler.candidates: {p.candidates} per row cannot give "
-                                  f"train.num_negatives={num} distinct negatives; raise it or use pool: per_negative")
-            cand = self.pool.draw(users, p.candidates, context)
-            idx = pick(scores_in_chunks(context, users, cand), num, p.selection, p.temperature, gen)
+            if p.candidates < num:  # a composite sampler asked for more than this part's config allows
+                raise ValueError(f"dns: {p.candidates} candidates per row cannot give {num} distinct negatives")
+            cand = self.pool.draw(users, p.candidates, step)
+            idx = pick(scores_in_chunks(scorer, users, cand), num, p.selection, p.temperature, gen)
             return Negatives(cand.gather(1, idx))
-        cand = self.pool.draw(users, num * p.candidates, context)
-        scores = scores_in_chunks(context, users, cand).view(b * num, p.candidates)
+        cand = self.pool.draw(users, num * p.candidates, step)
+        scores = scores_in_chunks(scorer, users, cand).view(b * num, p.candidates)
         idx = pick(scores, 1, p.selection, p.temperature, gen).view(b, num)
         return Negatives(cand.view(b, num, p.candidates).gather(2, idx.unsqueeze(2)).squeeze(2))

@@ -17,13 +17,12 @@ import torch
 from pydantic import Field, model_validator
 
 from ..errors import DataError
-from ..registry import Params
+from .base import ExcludesPositives, SamplerParams
 
 
-class ExclusionParams(Params):
+class ExclusionParams(SamplerParams, ExcludesPositives):
     """Parameters every sampler that draws items and may exclude positives shares."""
 
-    exclude_positives: bool = True
     structure: Literal["auto", "dense", "bitset", "sorted"] = "auto"
     memory_budget_mb: int = Field(1500, gt=0)
     rejection_rounds: int = Field(4, ge=0)

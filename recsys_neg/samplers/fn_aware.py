@@ -22,14 +22,13 @@ from typing import Literal
 import torch
 from pydantic import Field, field_validator
 
-from ..registry import Params
-from .base import SAMPLERS, Negatives, NegativeSampler
-from .candidates import require_scores, scores_in_chunks
-from .nested import SamplerSpec
+from .base import SAMPLERS, Negatives, NegativeSampler, SamplerParams, require_scorer
+from .candidates import scores_in_chunks
+from .nested import NestedSampler, without_own_count
 
 
-class FNAwareParams(Params):
-    base: SamplerSpec = SamplerSpec(name="uniform")
+class FNAwareParams(SamplerParams):
+    base: NestedSampler = Field(default_factory=lambda: {"name": "uniform"}, validate_default=True)
     weighting: Literal["sigmoid", "softmax"] = "sigmoid"
     tau: float = Field(0.0, description="sigmoid: score where the weight is 1/2 (absolute)")
     relative: bool = Field(False, description="sigmoid: tau = s_pos + margin instead of absolute")
@@ -38,11 +37,10 @@ class FNAwareParams(Params):
 
     @field_validator("base")
     @classmethod
-    def _valid_base(cls, base: SamplerSpec) -> SamplerSpec:
-        if base.name == "fn_aware":
+    def _valid_base(cls, base):
+        if SAMPLERS.name_of(base) == "fn_aware":
             raise ValueError("base: fn_aware cannot wrap itself")
-        base.check("base")
-        return base
+        return without_own_count(base, "base", "fn_aware")
 
 
 def false_negative_weights(neg: torch.Tensor, pos: torch.Tensor | None, p: FNAwareParams) -> torch.Tensor:
@@ -56,20 +54,29 @@ def false_negative_weights(neg: torch.Tensor, pos: torch.Tensor | None, p: FNAwa
 @SAMPLERS.register("fn_aware")
 class FNAwareSampler(NegativeSampler):
     Params = FNAwareParams
-    needs_scores = True
 
-    def __init__(self, data, params: FNAwareParams, device="cpu"):
+    def __init__(self, data, params: FNAwareParams, device="cpu", **parts):
         super().__init__(data, params, device)
-        self.base = params.base.build(data, device, "sampler.base")
+        self.base = SAMPLERS.build(params.base, data=data, device=device, **parts)
 
-    def on_epoch_start(self, epoch, context):
-        self.base.on_epoch_start(epoch, context)
+    @property
+    def excludes_positives(self) -> bool:
+        return self.base.excludes_positives
 
-    def sample(self, users, positives, num, context):
-        context = require_scores(context, "fn_aware")
-        neg = self.base.sample(users, positives, num, context)
-        neg_scores = scores_in_chunks(context, users, neg.items)
-        pos_scores = context.scores(users, positives) if self.params.relative else None
+    def epoch_start(self, step):
+        self.base.epoch_start(step)
+
+    def state_dict(self) -> dict:
+        return self.base.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base.load_state_dict(state)
+
+    def sample(self, users, positives, num, step, scorer=None):
+        scorer = require_scorer(scorer, "fn_aware")
+        neg = self.base.sample(users, positives, num, step, scorer)
+        neg_scores = scores_in_chunks(scorer, users, neg.items)
+        pos_scores = scorer(users, positives) if self.params.relative else None
         w = false_negative_weights(neg_scores, pos_scores, self.params)
         if neg.weight is not None:
             w = w * neg.weight

@@ -1,10 +1,11 @@
 """In-batch negatives: the other rows' positives of the same batch.
 
 ``shared: true`` uses the whole batch's positives as one [1, B] negative set
-(one B x B score matrix, the usual two-tower setup; ``num`` is ignored); the
+(one B x B score matrix, the usual two-tower setup; ``num_negatives`` must
+stay unset, since the batch size decides it); the
 row's own positive, and with ``exclude_positives`` any of the user's training
 positives, get weight 0, so a weighted loss never counts them. ``shared:
-false`` draws ``num`` of the other rows' positives per row, re-drawing those
+false`` draws ``num_negatives`` of the other rows' positives per row, re-drawing those
 equal to the row's positive (or, with exclusion, any training positive of the
 user); rows whose batch offers nothing allowed fall back to uniform-with-exclusion.
 
@@ -18,18 +19,34 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from ..registry import Params
-from .base import SAMPLERS, Negatives, NegativeSampler
+from .base import SAMPLERS, Negatives, NegativeSampler, SamplerParams
 from .uniform import UniformParams, UniformSampler
 
 
-class InBatchParams(Params):
+class InBatchParams(SamplerParams):
+    # Redeclared (so it never carries over from another sampler): the batch decides it when shared.
+    num_negatives: int | None = Field(None, ge=1, description="per row when shared: false (default 1); "
+                                                             "unset when shared")
     shared: bool = True
     exclude_positives: bool = False
     log_q: Literal["popularity", "batch", "none"] = "popularity"
     rejection_rounds: int = Field(8, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_row_default(cls, data):
+        if isinstance(data, dict) and data.get("shared") is False and data.get("num_negatives") is None:
+            data = {**data, "num_negatives": 1}
+        return data
+
+    @model_validator(mode="after")
+    def _count_matches_mode(self):
+        if self.shared and self.num_negatives is not None:
+            raise ValueError("num_negatives: shared in-batch negatives are the whole batch's positives "
+                             "(batch_size - 1 per row); leave it unset, or set shared: false")
+        return self
 
 
 @SAMPLERS.register("in_batch")
@@ -59,8 +76,8 @@ class InBatchSampler(NegativeSampler):
         counts = torch.bincount(positives, minlength=self.data.n_items).float()
         return torch.log(counts[items] / positives.numel())
 
-    def sample(self, users, positives, num, context):
-        gen = context.generator if context is not None else None
+    def sample(self, users, positives, num, step, scorer=None):
+        gen = step.generator
         if positives is None:
             raise ValueError("the in_batch sampler needs the batch positives")
         if self.params.shared:
@@ -79,6 +96,6 @@ class InBatchSampler(NegativeSampler):
             bad = self.forbidden(users, positives, items)  # only redrawn entries can change
         if bool(bad.any()):  # nothing allowed in this batch for these rows: exact uniform fallback
             rows = bad.any(1).nonzero().squeeze(1)
-            uni = self.fallback.sample(users[rows], None, num, context).items
+            uni = self.fallback.sample(users[rows], None, num, step).items
             items[rows] = torch.where(bad[rows], uni, items[rows])
         return Negatives(items, log_q=self.log_q(positives, items))

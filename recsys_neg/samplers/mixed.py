@@ -15,20 +15,16 @@ import math
 import torch
 from pydantic import Field, field_validator
 
-from ..registry import Params
-from .base import SAMPLERS, Negatives, NegativeSampler
-from .nested import SamplerSpec
+from .base import SAMPLERS, Negatives, NegativeSampler, SamplerParams
+from .nested import MixedPart, without_own_count
 
 
-class MixedPart(SamplerSpec):
-    fraction: float = Field(gt=0, le=1)
-
-    def values(self):
-        return {k: v for k, v in super().values().items() if k != "fraction"}
+def _star_adore_default() -> list[dict]:
+    return [{"name": "dns", "candidates": 32, "fraction": 0.5}, {"name": "uniform", "fraction": 0.5}]
 
 
-class MixedParams(Params):
-    parts: list[MixedPart] = Field(min_length=2)
+class MixedParams(SamplerParams):
+    parts: list[MixedPart] = Field(default_factory=_star_adore_default, min_length=2, validate_default=True)
 
     @field_validator("parts")
     @classmethod
@@ -37,9 +33,9 @@ class MixedParams(Params):
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             raise ValueError(f"fractions must sum to 1, got {total:g}")
         for i, part in enumerate(parts):
-            if part.name == "mixed":
+            if SAMPLERS.name_of(part.sampler) == "mixed":
                 raise ValueError(f"parts.{i}: a mixed part cannot itself be mixed; list its parts here")
-            part.check(f"parts.{i}")
+            without_own_count(part.sampler, f"parts.{i}", "mixed")
         return parts
 
 
@@ -55,11 +51,14 @@ def expand_rows(neg: Negatives, rows: int) -> Negatives:
 class MixedSampler(NegativeSampler):
     Params = MixedParams
 
-    def __init__(self, data, params: MixedParams, device="cpu"):
+    def __init__(self, data, params: MixedParams, device="cpu", **parts):
         super().__init__(data, params, device)
-        self.parts = [part.build(data, device, f"sampler.parts.{i}") for i, part in enumerate(params.parts)]
+        self.parts = [SAMPLERS.build(p.sampler, data=data, device=device, **parts) for p in params.parts]
         self.fractions = torch.tensor([p.fraction for p in params.parts], dtype=torch.float64)
-        self.needs_scores = any(s.needs_scores for s in self.parts)
+
+    @property
+    def excludes_positives(self) -> bool:
+        return all(s.excludes_positives for s in self.parts)
 
     def counts(self, num: int) -> tuple[list[int], torch.Tensor]:
         """Fixed negatives per part, and the leftover shares for the remaining slots."""
@@ -67,19 +66,26 @@ class MixedSampler(NegativeSampler):
         fixed = exact.floor()
         return [int(c) for c in fixed], exact - fixed
 
-    def on_epoch_start(self, epoch, context):
+    def epoch_start(self, step):
         for s in self.parts:
-            s.on_epoch_start(epoch, context)
+            s.epoch_start(step)
 
-    def sample(self, users, positives, num, context):
-        gen = context.generator if context is not None else None
+    def state_dict(self) -> dict:
+        return {str(i): s.state_dict() for i, s in enumerate(self.parts)}
+
+    def load_state_dict(self, state: dict) -> None:
+        for i, s in enumerate(self.parts):
+            s.load_state_dict(state.get(str(i), {}))
+
+    def sample(self, users, positives, num, step, scorer=None):
+        gen = step.generator
         b = users.shape[0]
         fixed, share = self.counts(num)
         left = num - sum(fixed)
         items, weights = [], []
         for sampler, k in zip(self.parts, fixed):
             if k:
-                neg = expand_rows(sampler.sample(users, positives, k, context), b)
+                neg = expand_rows(sampler.sample(users, positives, k, step, scorer), b)
                 items.append(neg.items)
                 weights.append(neg.weight)
         if left:
@@ -93,7 +99,7 @@ class MixedSampler(NegativeSampler):
             for j, sampler in enumerate(self.parts):
                 if share[j] <= 0:
                     continue
-                neg = expand_rows(sampler.sample(users, positives, left, context), b)
+                neg = expand_rows(sampler.sample(users, positives, left, step, scorer), b)
                 mine = choice == j
                 extra_items[mine] = neg.items[mine]
                 if neg.weight is not None:

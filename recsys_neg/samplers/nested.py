@@ -1,43 +1,45 @@
-"""Sampler specs inside another sampler's parameters (mixed parts, wrapped bases).
+"""Samplers inside another sampler's parameters (mixed parts, a wrapped base).
 
-A nested spec is ``{name: ..., <that sampler's parameters>}``; it is validated
-against the named sampler's own ``Params`` when the outer config is validated,
-and errors carry the full path (``sampler.parts.0.candidates``).
+A nested sampler is written like a section, ``{name: dns, candidates: 32}``,
+and typed by the same registry, so its errors carry the full path
+(``sampler.parts.0.candidates``). Its count comes from the outer sampler.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
-from ..errors import ConfigError
-from ..registry import format_validation_error
+from ..registry import Params
+from .base import SAMPLERS
+
+NestedSampler = SAMPLERS.field()
 
 
-class SamplerSpec(BaseModel):
-    """``name`` plus the named sampler's parameters (kept as given, validated by ``check``)."""
+def without_own_count(params: Params, path: str, owner: str) -> Params:
+    """A nested sampler draws the count its owner gives it; its own would be silently ignored."""
+    if "num_negatives" in params.model_fields_set:
+        raise ValueError(f"{path}.num_negatives: the {owner} sampler decides how many negatives "
+                         "each part draws; set sampler.num_negatives instead")
+    return params
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    name: str
 
-    def values(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+class MixedPart(BaseModel):
+    """``{name: ..., <that sampler's parameters>, fraction: f}``."""
 
-    def check(self, path: str) -> None:
-        """Raise ValueError naming ``path`` when the name or parameters are invalid."""
-        from .base import SAMPLERS
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    fraction: float = Field(gt=0, le=1)
+    sampler: NestedSampler
 
-        try:
-            cls = SAMPLERS.get(self.name)
-        except ConfigError as err:
-            raise ValueError(f"{path}.name: {err}") from None
-        try:
-            cls.Params.model_validate(self.values())
-        except ValidationError as err:
-            raise ValueError("; ".join(line.strip() for line in
-                                       format_validation_error(err, path).splitlines())) from None
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_form(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "sampler" not in data:
+            rest = {k: v for k, v in data.items() if k != "fraction"}
+            data = {"sampler": SAMPLERS.validate_nested(rest), **({"fraction": data["fraction"]}
+                                                                 if "fraction" in data else {})}
+        return data
 
-    def build(self, data, device, path: str):
-        from .base import build_sampler
-
-        return build_sampler(self.name, self.values(), data, device, field=path)
+    @model_serializer(mode="wrap")
+    def _flat(self, handler, info) -> dict:
+        return {**SAMPLERS.dump(self.sampler, info.mode), "fraction": self.fraction}

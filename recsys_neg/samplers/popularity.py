@@ -101,8 +101,8 @@ class PopularitySampler(NegativeSampler):
             out[rows] = torch.multinomial(w, rows.numel(), replacement=True, generator=generator)
         return out
 
-    def sample(self, users, positives, num, context):
-        gen = context.generator if context is not None else None
+    def sample(self, users, positives, num, step, scorer=None):
+        gen = step.generator
         rows = 1 if self.params.shared else users.shape[0]
         items = self.draw((rows, num), gen)
         if self.positives is None:

@@ -11,16 +11,14 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from ..registry import Params
-from .base import SAMPLERS, Negatives, NegativeSampler
-from .candidates import CandidatePool, require_scores, scores_in_chunks
+from .base import SAMPLERS, ExcludesPositives, Negatives, NegativeSampler, SamplerParams, require_scorer
+from .candidates import CandidatePool, scores_in_chunks
 
 
-class SimANSParams(Params):
+class SimANSParams(SamplerParams, ExcludesPositives):
     candidates: int = Field(64, ge=1)
     a: float = Field(1.0, gt=0, description="sharpness of the preference around s_pos + b")
     b: float = Field(0.0, description="preferred offset of the negative's score from the positive's")
-    exclude_positives: bool = True
 
 
 def ambiguity_logits(neg_scores: torch.Tensor, pos_scores: torch.Tensor, a: float, b: float) -> torch.Tensor:
@@ -31,17 +29,16 @@ def ambiguity_logits(neg_scores: torch.Tensor, pos_scores: torch.Tensor, a: floa
 @SAMPLERS.register("simans")
 class SimANSSampler(NegativeSampler):
     Params = SimANSParams
-    needs_scores = True
 
     def __init__(self, data, params: SimANSParams, device="cpu"):
         super().__init__(data, params, device)
         self.pool = CandidatePool(data, params.exclude_positives, self.device)
 
-    def sample(self, users, positives, num, context):
-        context = require_scores(context, "simans")
+    def sample(self, users, positives, num, step, scorer=None):
+        scorer = require_scorer(scorer, "simans")
         p = self.params
-        cand = self.pool.draw(users, p.candidates, context)
-        logits = ambiguity_logits(scores_in_chunks(context, users, cand), context.scores(users, positives), p.a, p.b)
+        cand = self.pool.draw(users, p.candidates, step)
+        logits = ambiguity_logits(scores_in_chunks(scorer, users, cand), scorer(users, positives), p.a, p.b)
         probs = torch.softmax(logits, dim=-1)
-        idx = torch.multinomial(probs, num, replacement=num > p.candidates, generator=context.generator)
+        idx = torch.multinomial(probs, num, replacement=num > p.candidates, generator=step.generator)
         return Negatives(cand.gather(1, idx))

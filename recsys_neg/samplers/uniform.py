@@ -14,7 +14,7 @@ from .exclusion import ExclusionParams, build_complement_sampler, build_positive
 
 
 class UniformParams(ExclusionParams):
-    """exclude_positives, structure, memory_budget_mb, rejection_rounds, shared."""
+    """num_negatives, exclude_positives, structure, memory_budget_mb, rejection_rounds, shared."""
 
 
 class ExcludingDraw:
@@ -41,12 +41,12 @@ class ExcludingDraw:
 class UniformSampler(NegativeSampler):
     Params = UniformParams
 
-    def __init__(self, data, params: UniformParams, device="cpu"):
+    def __init__(self, data, params: UniformParams = UniformParams(), device="cpu"):
         super().__init__(data, params, device)
         self.exclusion = ExcludingDraw(data, params, self.device) if params.exclude_positives else None
 
-    def sample(self, users, positives, num, context):
-        gen = context.generator if context is not None else None
+    def sample(self, users, positives, num, step, scorer=None):
+        gen = step.generator
         rows = 1 if self.params.shared else users.shape[0]
         items = torch.randint(self.data.n_items, (rows, num), generator=gen, device=users.device)
         if self.exclusion is not None:

@@ -3,6 +3,6 @@ import os
 # MLflow 3 sends usage telemetry unless told not to; set before mlflow is imported.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from .base import NullTracker, Tracker, flatten_params, metric_key  # noqa: E402
+from .base import NullTracker, Tracker, flatten_params  # noqa: E402
 
-__all__ = ["NullTracker", "Tracker", "flatten_params", "metric_key"]
+__all__ = ["NullTracker", "Tracker", "flatten_params"]

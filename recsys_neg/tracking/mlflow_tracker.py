@@ -38,7 +38,8 @@ def default_artifact_location(uri: str) -> str | None:
 
 class MLflowTracker(Tracker):
     def __init__(self, uri: str | None = None, experiment: str = "recsys_neg",
-                 parent_run_id: str | None = None, repair_stale: bool = True):
+                 parent_run_id: str | None = None, repair_stale: bool = True,
+                 tags: dict[str, str] | None = None):
         from mlflow.tracking import MlflowClient
 
         self.uri = resolve_uri(uri)
@@ -46,6 +47,7 @@ class MLflowTracker(Tracker):
         self.experiment_id = self._experiment_id(experiment)
         self.parent_run_id = parent_run_id
         self.repair_stale = repair_stale
+        self.extra_tags = dict(tags or {})
         self.run_id = None
 
     def _experiment_id(self, name: str) -> str:
@@ -67,7 +69,7 @@ class MLflowTracker(Tracker):
 
         if self.repair_stale:
             repair_stale_runs(self.client, [self.experiment_id])
-        tags = {**owner_tags(), **tags}
+        tags = {**owner_tags(), **self.extra_tags, **tags}
         if self.parent_run_id:
             tags["mlflow.parentRunId"] = self.parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
@@ -75,6 +77,21 @@ class MLflowTracker(Tracker):
         flat = [Param(k, v[:6000]) for k, v in flatten_params(params).items()]
         for i in range(0, len(flat), _BATCH):
             self.client.log_batch(self.run_id, params=flat[i: i + _BATCH])
+
+    def resume(self, run_id: str) -> None:
+        """Reopen ``run_id`` (RUNNING again, owned by this process) to continue logging into it."""
+        from mlflow.entities import RunTag
+
+        self.client.get_run(run_id)  # raises if it does not exist in this store
+        self.run_id = run_id
+        with deferred_interrupt():
+            self.client.update_run(run_id, status="RUNNING")
+            self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in {**owner_tags(),
+                                                                          **self.extra_tags}.items()])
+
+    def last_step(self, metric: str) -> int | None:
+        history = self.client.get_metric_history(self.run_id, metric) if self.run_id else []
+        return max((m.step for m in history), default=None)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         from mlflow.entities import Metric

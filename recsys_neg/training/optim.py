@@ -23,6 +23,12 @@ class OptimizerGroup:
     def state_dict(self) -> list[dict]:
         return [o.state_dict() for o in self.optimizers]
 
+    def load_state_dict(self, states: list[dict]) -> None:
+        if len(states) != len(self.optimizers):
+            raise ValueError(f"optimizer state has {len(states)} parts, expected {len(self.optimizers)}")
+        for o, s in zip(self.optimizers, states):
+            o.load_state_dict(s)
+
 
 def build_optimizer(model: torch.nn.Module, name: str, lr: float,
                     extra: list[torch.nn.Module] = ()) -> OptimizerGroup:

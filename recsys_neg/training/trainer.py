@@ -1,8 +1,9 @@
 """The one training loop. Every research idea plugs into a component, never into here.
 
-Per step: encode once -> select positives -> sample negatives -> score ->
-loss (+ L2) -> backward -> step. Validation every ``eval_every`` epochs drives
-early stopping and the best checkpoint; the test split is never read here.
+Per epoch: shuffle, ``train_step`` per batch, validate every ``eval_every``
+epochs (early stopping and the best checkpoint read the validation split; the
+test split is never read here), then write the resumable state ``last.ckpt``.
+``time_budget_s`` counts training time only: validation is timed apart.
 """
 from __future__ import annotations
 
@@ -10,22 +11,23 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from ..errors import TrainingError
-from ..samplers.base import StepContext
-from ..tracking.base import NullTracker, Tracker, metric_key
+from ..metric_key import MetricKey, tracked_name
+from ..step import Step
+from ..tracking.base import NullTracker, Tracker
+from . import rng
 from .checkpoint import save_atomic
+from .early_stopping import EarlyStopper
+from .hooks import Hook, Hooks
 from .optim import build_optimizer
+from .progress import Progress
+from .step import PhaseTimer, StepParts, train_step
 
-# Called after each epoch with (epoch, record): may raise to stop (Optuna pruning).
-EpochCallback = Callable[[int, dict], None]
-# Called after each epoch with (epoch, trainer) before logging; returns extra metrics
-# for the epoch's record (diagnostics such as noise/loss separation).
-EpochObserver = Callable[[int, "Trainer"], dict]
+STATE_FORMAT = "recsys_neg.train_state/1"
 
 
 @dataclass
@@ -36,161 +38,231 @@ class TrainResult:
     best_valid: dict[str, float] = field(default_factory=dict)
     checkpoint: Path | None = None
     stopped: str = "epochs"
+    seconds: float = 0.0  # training time, validation excluded
+    eval_seconds: float = 0.0
+
+
+@dataclass
+class _EpochProgress:
+    """Where an epoch is; saved mid-epoch so a resumed run replays nothing and skips nothing."""
+
+    perm: torch.Tensor
+    position: int = 0
+    loss_sum: float = 0.0
+    steps: int = 0
+    seen: int = 0
     seconds: float = 0.0
-
-
-class Timer:
-    """Accumulates wall time per phase (sampling, forward, backward, eval)."""
-
-    def __init__(self, device: torch.device):
-        self.sync = device.type == "cuda"
-        self.totals: dict[str, float] = {}
-
-    def add(self, phase: str, since: float) -> float:
-        if self.sync:
-            torch.cuda.synchronize()
-        now = time.perf_counter()
-        self.totals[phase] = self.totals.get(phase, 0.0) + now - since
-        return now
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 class Trainer:
     def __init__(self, cfg, data, model, sampler, selector, loss, evaluator, out_dir: Path,
                  device: torch.device, tracker: Tracker | None = None,
-                 checkpoint_extra: dict[str, Any] | None = None,
-                 callbacks: list[EpochCallback] | None = None,
-                 observers: list[EpochObserver] | None = None):
+                 checkpoint_extra: dict[str, Any] | None = None, hooks: list[Hook] = (),
+                 headline: list[str] = ()):
         self.cfg, self.data, self.model = cfg, data, model
         self.sampler, self.selector, self.loss_fn = sampler, selector, loss
         self.evaluator, self.out_dir, self.device = evaluator, Path(out_dir), device
         self.tracker = tracker or NullTracker()
         self.checkpoint_extra = checkpoint_extra or {}
-        self.callbacks = list(callbacks or [])
-        self.observers = list(observers or [])
+        self.hooks = Hooks(list(hooks))
+        self.headline = list(headline)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(cfg.seed)
-        self.state: dict[str, Any] = {}  # shared scratch space for components across steps
+        es = cfg.early_stopping if data.valid is not None else None
+        self.es_metric: MetricKey | None = es.metric if es is not None else None
+        self.stopper = EarlyStopper(es.patience, es.min_delta) if es is not None else None
+        self._es_stop = False
         self.global_step = 0
+        self.result = TrainResult()
+        self.epochs_done = 0
+        self.optimizer = None
 
     # ------------------------------------------------------------------
-    def fit(self) -> TrainResult:
-        result = TrainResult()
+    def fit(self, resume: dict | None = None) -> TrainResult:
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        result = self.result
         if not self.model.trainable:
             result.stopped = "not trainable"
-            result.checkpoint = self._save(0, {})
+            result.checkpoint = self._save_best(0, {})
             return result
         users_all, items_all = (t.to(self.device) for t in self.data.train_pairs)
-        optimizer = build_optimizer(self.model, self.cfg.optimizer, self.cfg.lr, extra=[self.loss_fn])
-        es = self.cfg.early_stopping if self.data.valid is not None else None
-        stale, start = 0, time.perf_counter()
-        for epoch in range(1, self.cfg.epochs + 1):
-            record, out_of_time = self._epoch(epoch, users_all, items_all, optimizer, start)
-            if self.data.valid is not None and (epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs
-                                                or out_of_time):
-                t0 = time.perf_counter()
-                valid = self.evaluator.evaluate(self.model, "valid")
-                record["eval_seconds"] = time.perf_counter() - t0
-                record.update({f"valid_{k}": v for k, v in valid.metrics.items()})
-                value = valid.metrics.get(es.metric) if es else None
-                if es is None or result.best_value is None or value > result.best_value + es.min_delta:
-                    result.best_epoch, stale = epoch, 0
-                    if es is not None:
-                        result.best_value = value
-                    result.best_valid = dict(valid.metrics)
-                    result.checkpoint = self._save(epoch, valid.metrics)
-                else:
-                    stale += 1
-            elif self.data.valid is None:
-                # No validation split (train+valid merged): the latest model is the result.
-                result.best_epoch = epoch
-                result.checkpoint = self._save(epoch, {})
-            for observe in self.observers:
-                record.update(observe(epoch, self) or {})
+        self.optimizer = build_optimizer(self.model, self.cfg.optimizer, self.cfg.lr, extra=[self.loss_fn])
+        parts = StepParts(self.model, self.sampler, self.selector, self.loss_fn, self.optimizer, self.cfg.l2)
+        in_epoch = self._restore(resume) if resume is not None else None
+        progress = Progress(self.cfg.progress, self.cfg.epochs)
+        if resume is not None:
+            progress.note(f"resumed after epoch {self.epochs_done}"
+                          + (f" (mid-epoch {in_epoch.position}/{users_all.shape[0]} positives)" if in_epoch else "")
+                          + f", step {self.global_step}")
+        for epoch in range(self.epochs_done + 1, self.cfg.epochs + 1):
+            record, out_of_time = self._epoch(epoch, users_all, items_all, parts, progress, in_epoch)
+            in_epoch = None
+            improved = self._validate(epoch, record, out_of_time)
+            record.update(self.loss_fn.diagnostics())
+            record.update(self.hooks.epoch_metrics(epoch))
             result.history.append(record)
+            self.epochs_done = epoch
+            stop = self._stop_reason(epoch, out_of_time)
+            if stop:
+                result.stopped = stop
+            self._save_state()
             self._log_epoch(epoch, record)
-            for cb in self.callbacks:
-                cb(epoch, record)
-            if es is not None and stale >= es.patience:
-                result.stopped = "early_stopping"
+            progress.epoch_end(record, self._eta(epoch), self.headline, improved)
+            self.hooks.epoch_end(epoch, record)
+            if stop:
                 break
-            if out_of_time:
-                result.stopped = "time_budget"
-                break
-        result.seconds = time.perf_counter() - start
+        self.hooks.train_end(result)
         return result
 
     # ------------------------------------------------------------------
-    def _epoch(self, epoch, users_all, items_all, optimizer, start) -> tuple[dict, bool]:
+    def _epoch(self, epoch, users_all, items_all, parts, progress, in_epoch: _EpochProgress | None
+               ) -> tuple[dict, bool]:
         self.model.train()
-        ctx = StepContext(self.model, None, self.data, epoch, self.global_step, self.generator, self.state,
-                          loss=self.loss_fn, sampler=self.sampler, selector=self.selector)
-        self.sampler.on_epoch_start(epoch, ctx)
-        self.selector.on_epoch_start(epoch, ctx)
-        n = users_all.shape[0]
-        bs = self.cfg.batch_size
-        perm = torch.randperm(n, generator=self.generator, device=self.device)
-        timer = Timer(self.device)
-        total, steps, seen = 0.0, 0, 0
-        t_epoch = time.perf_counter()
+        n, bs = users_all.shape[0], self.cfg.batch_size
+        if in_epoch is None:
+            start = Step(epoch, self.global_step, self.generator)
+            self.sampler.epoch_start(start)
+            self.selector.epoch_start(start)
+            self.hooks.epoch_start(epoch)
+            in_epoch = _EpochProgress(torch.randperm(n, generator=self.generator, device=self.device))
+        self._current = in_epoch
+        timer = PhaseTimer(self.device)
+        timer.totals = dict(in_epoch.phases)
+        progress.epoch_start(epoch, math.ceil(n / bs), in_epoch.position // bs)
+        t_epoch = time.perf_counter() - in_epoch.seconds
         out_of_time = False
-        bar = tqdm(range(0, n, bs), desc=f"epoch {epoch}", unit="batch", leave=False,
-                   disable=None if self.cfg.progress else True)
-        for lo in bar:
-            idx = perm[lo: lo + bs]
-            loss = self._step(users_all[idx], items_all[idx], ctx, optimizer, timer)
+        for lo in range(in_epoch.position, n, bs):
+            idx = in_epoch.perm[lo: lo + bs]
+            self.global_step += 1  # counts across epochs (schedules read it)
+            loss = train_step(parts, users_all[idx], items_all[idx], Step(epoch, self.global_step, self.generator),
+                              timer)
             if not math.isfinite(loss):
+                kept = self.out_dir / "best.ckpt"
                 raise TrainingError(
-                    f"training loss became {loss} at epoch {epoch}, step {ctx.step} "
+                    f"training loss became {loss} at epoch {epoch}, step {self.global_step} "
                     f"(lr={self.cfg.lr}); stopped. The last good checkpoint is kept"
-                    + (f" at {self.out_dir / 'best.ckpt'}" if (self.out_dir / "best.ckpt").exists() else ""))
-            total, steps, seen = total + loss, steps + 1, seen + idx.shape[0]
-            if steps % 20 == 0:
-                bar.set_postfix(loss=f"{total / steps:.4f}",
-                                pos_per_s=f"{seen / (time.perf_counter() - t_epoch):.0f}")
-            if self.cfg.time_budget_s and time.perf_counter() - start > self.cfg.time_budget_s:
+                    + (f" at {kept}" if kept.exists() else ""))
+            in_epoch.loss_sum += loss
+            in_epoch.steps += 1
+            in_epoch.seen += idx.shape[0]
+            in_epoch.position = lo + idx.shape[0]
+            in_epoch.seconds = time.perf_counter() - t_epoch
+            in_epoch.phases = dict(timer.totals)
+            progress.batch(in_epoch.loss_sum / in_epoch.steps, in_epoch.seen / max(in_epoch.seconds, 1e-9))
+            every = self.cfg.checkpoint_every_steps
+            if every and self.global_step % every == 0 and in_epoch.position < n:
+                self._save_state(in_epoch)
+            if self.cfg.time_budget_s and self.result.seconds + in_epoch.seconds > self.cfg.time_budget_s:
                 out_of_time = True
                 break
-        bar.close()
         seconds = time.perf_counter() - t_epoch
-        record = {"epoch": epoch, "train_loss": total / max(steps, 1), "epoch_seconds": seconds,
-                  "positives_per_s": seen / max(seconds, 1e-9), "fraction": seen / n,
+        self.result.seconds += seconds
+        record = {"epoch": epoch, "train_loss": in_epoch.loss_sum / max(in_epoch.steps, 1),
+                  "epoch_seconds": seconds, "positives_per_s": in_epoch.seen / max(seconds, 1e-9),
+                  "fraction": in_epoch.seen / n, "train_seconds": self.result.seconds,
                   **{f"time_{k}": v for k, v in timer.totals.items()}}
         return record, out_of_time
 
-    def _step(self, users, positives, ctx: StepContext, optimizer, timer: Timer) -> float:
-        t = time.perf_counter()
-        enc = self.model.encode()
-        self.global_step += 1
-        ctx.encoded, ctx.step = enc, self.global_step  # step counts across epochs (schedules)
-        positives = self.selector.select(users, positives, ctx)
-        negs = self.sampler.sample(users, positives, self.cfg.num_negatives, ctx)
-        t = timer.add("sampling", t)
-        u = self.model.user_vectors(enc, users)
-        pos_scores = self.model.score_vectors(u, self.model.item_vectors(enc, positives))
-        neg_scores = self.model.score_vectors(u, self.model.item_vectors(enc, negs.items))
-        loss = self.loss_fn(pos_scores, neg_scores, negs.weight, negs.log_q, ctx)
-        if self.cfg.l2 > 0:
-            touched = torch.cat([positives, negs.items.reshape(-1)])
-            loss = loss + self.cfg.l2 * self.model.regularization(users, touched)
-        t = timer.add("forward", t)
-        optimizer.zero_grad()
-        loss.backward()
-        t = timer.add("backward", t)
-        optimizer.step()
-        timer.add("optimizer", t)
-        return float(loss.detach())
+    def _validate(self, epoch: int, record: dict, out_of_time: bool) -> bool:
+        """Validation, best checkpoint and early stopping; True when this epoch is the new best."""
+        result = self.result
+        if self.data.valid is None:
+            # No validation split (train+valid merged): the latest model is the result.
+            result.best_epoch = epoch
+            result.checkpoint = self._save_best(epoch, {})
+            return False
+        if not (epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs or out_of_time):
+            return False
+        t0 = time.perf_counter()
+        valid = self.evaluator.evaluate(self.model, "valid")
+        record["eval_seconds"] = time.perf_counter() - t0
+        result.eval_seconds += record["eval_seconds"]
+        record.update({f"valid_{k}": v for k, v in valid.metrics.items()})
+        improved = True
+        if self.stopper is not None:
+            verdict = self.stopper.update(valid.metrics[str(self.es_metric)])
+            improved, self._es_stop = verdict.improved, verdict.stop
+        if improved:
+            result.best_epoch = epoch
+            result.best_value = self.stopper.best if self.stopper is not None else None
+            result.best_valid = dict(valid.metrics)
+            result.checkpoint = self._save_best(epoch, valid.metrics)
+        return improved
 
-    # ------------------------------------------------------------------
-    def _save(self, epoch: int, metrics: dict) -> Path:
+    def _stop_reason(self, epoch: int, out_of_time: bool) -> str:
+        if self._es_stop:
+            return "early_stopping"
+        if out_of_time:
+            return "time_budget"
+        return ""
+
+    def _eta(self, epoch: int) -> float | None:
+        done = [h["epoch_seconds"] + h.get("eval_seconds", 0.0) for h in self.result.history]
+        per_epoch = sum(done) / len(done) if done else 0.0
+        left = per_epoch * (self.cfg.epochs - epoch)
+        if self.cfg.time_budget_s:
+            left = min(left, max(0.0, self.cfg.time_budget_s - self.result.seconds))
+        return left
+
+    # ---- checkpoints and resumable state ----------------------------------
+    def _save_best(self, epoch: int, metrics: dict) -> Path:
         payload = {"model_state": self.model.state_dict(), "epoch": epoch,
                    "valid_metrics": dict(metrics), **self.checkpoint_extra}
         return save_atomic(payload, self.out_dir / "best.ckpt")
 
+    def _save_state(self, in_epoch: _EpochProgress | None = None) -> Path:
+        r = self.result
+        payload = {
+            "format": STATE_FORMAT, "epoch": self.epochs_done, "step": self.global_step,
+            "in_epoch": None if in_epoch is None else {
+                "perm": in_epoch.perm.cpu(), "position": in_epoch.position, "loss_sum": in_epoch.loss_sum,
+                "steps": in_epoch.steps, "seen": in_epoch.seen, "seconds": in_epoch.seconds,
+                "phases": dict(in_epoch.phases)},
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "loss": self.loss_fn.state_dict(), "sampler": self.sampler.state_dict(),
+            "selector": self.selector.state_dict(), "rng": rng.capture(self.generator),
+            "early_stopping": None if self.stopper is None else {
+                **self.stopper.state_dict(), "stop": bool(self._es_stop)},
+            "result": {"history": r.history, "best_epoch": r.best_epoch, "best_value": r.best_value,
+                       "best_valid": r.best_valid, "stopped": r.stopped, "seconds": r.seconds,
+                       "eval_seconds": r.eval_seconds,
+                       "checkpoint": None if r.checkpoint is None else str(r.checkpoint)},
+            **self.checkpoint_extra,
+        }
+        return save_atomic(payload, self.out_dir / "last.ckpt")
+
+    def _restore(self, state: dict) -> _EpochProgress | None:
+        if state.get("format") != STATE_FORMAT:
+            raise TrainingError(f"not a training state ({state.get('format')!r}); cannot resume from it")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.loss_fn.load_state_dict(state["loss"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.selector.load_state_dict(state["selector"])
+        rng.restore(state["rng"], self.generator)
+        if self.stopper is not None and state["early_stopping"] is not None:
+            self.stopper.load_state_dict(state["early_stopping"])
+            self._es_stop = state["early_stopping"]["stop"]
+        saved = state["result"]
+        r = self.result
+        r.history, r.best_epoch, r.best_value = list(saved["history"]), saved["best_epoch"], saved["best_value"]
+        r.best_valid, r.stopped = dict(saved["best_valid"]), saved["stopped"]
+        r.seconds, r.eval_seconds = saved["seconds"], saved["eval_seconds"]
+        r.checkpoint = None if saved["checkpoint"] is None else self.out_dir / Path(saved["checkpoint"]).name
+        self.epochs_done, self.global_step = int(state["epoch"]), int(state["step"])
+        part = state["in_epoch"]
+        if part is None:
+            return None
+        return _EpochProgress(part["perm"].to(self.device), part["position"], part["loss_sum"], part["steps"],
+                              part["seen"], part["seconds"], dict(part["phases"]))
+
     def _log_epoch(self, epoch: int, record: dict) -> None:
-        metrics = {}
-        for k, v in record.items():
-            if k == "epoch" or not isinstance(v, (int, float)):
-                continue
-            metrics[metric_key(k)] = float(v)
-        self.tracker.log_metrics(metrics, step=epoch)
+        log_record(self.tracker, record)
+
+
+def log_record(tracker: Tracker, record: dict) -> None:
+    """An epoch's numbers to the tracker, at step = epoch."""
+    metrics = {tracked_name(k): float(v) for k, v in record.items()
+               if k != "epoch" and isinstance(v, (int, float))}
+    tracker.log_metrics(metrics, step=record["epoch"])

@@ -1,7 +1,6 @@
 """Optuna search over any pipeline field; see ``config.py`` for the ``tuning:`` section.
 
-Kept import-light: the schema is read by ``recsys_neg.config``; optuna is only
-imported by ``study`` / ``objective`` when a search runs.
+Kept import-light: optuna is only imported by ``study`` / ``objective`` when a search runs.
 """
 from .config import ParamSpec, TuningConfig
 

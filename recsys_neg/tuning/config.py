@@ -12,12 +12,17 @@ distribution; ``when`` makes a parameter conditional on values drawn earlier::
 
 A ``when`` value may be a list (any of). Conditions may only name parameters
 declared above them, so the draw order is the declaration order.
+
+The core pipeline schema keeps ``tuning:`` as an opaque mapping; this module
+alone gives it a shape (``recsys-neg tune`` validates it before any trial).
 """
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..metric_key import MetricField, MetricKey
 
 
 class _Strict(BaseModel):
@@ -66,7 +71,7 @@ class ParamSpec(_Strict):
 
 
 class TuningConfig(_Strict):
-    metric: str = Field("recall@20", description="validation metric to optimise, e.g. ndcg@20")
+    metric: MetricField = Field(MetricKey("recall", 20), description="validation metric to optimise, e.g. ndcg@20")
     direction: Literal["maximize", "minimize"] = "maximize"
     sampler: Literal["tpe", "random"] = "tpe"
     pruner: Literal["median", "hyperband", "none"] = "median"
@@ -76,6 +81,12 @@ class TuningConfig(_Strict):
     startup_trials: int = Field(5, ge=0, description="trials before TPE models and the pruner acts")
     warmup_epochs: int = Field(1, ge=0, description="epochs of a trial that are never pruned")
     timeout_s: float | None = Field(None, gt=0, description="stop starting new trials after this")
+    # A worker that dies (SIGKILL, a lost machine) stops beating; after grace_s its trial is
+    # marked FAIL by the next worker to start a trial and re-queued with the same parameters.
+    heartbeat_s: int | None = Field(30, ge=1, description="seconds between a running trial's heartbeats")
+    grace_s: int | None = Field(None, ge=1, description="silence before a trial counts as dead "
+                                                        "(default: 2 x heartbeat_s)")
+    max_retries: int = Field(2, ge=0, description="re-runs of a trial whose worker died")
     space: dict[str, ParamSpec] = Field(..., min_length=1)
 
     @field_validator("space")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import yaml
 
 from ..config import load_config, parse_override, set_path
+from .result import TuneResult
 from ..data.readers import resolve_path
 from ..errors import RecsysNegError
 
@@ -53,6 +55,10 @@ def best_pipeline_dict(study, raw: dict, pipeline: Path) -> dict | None:
 
 
 def write_best_pipeline(study, raw: dict, pipeline: Path, out: Path) -> Path | None:
+    """The study's best trial as a pipeline file, written atomically (several workers may write it)."""
+    import optuna
+
+    study = optuna.load_study(study_name=study.study_name, storage=study._storage)  # the storage's truth
     tree = best_pipeline_dict(study, raw, pipeline)
     if tree is None:
         log.warning("no completed trial in study %s: no best pipeline written", study.study_name)
@@ -64,8 +70,10 @@ def write_best_pipeline(study, raw: dict, pipeline: Path, out: Path) -> Path | N
               f"#   recsys-neg train {out}\n")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(header + yaml.safe_dump(tree, sort_keys=False))
-    load_config(out)  # never hand out a file that does not load
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(header + yaml.safe_dump(tree, sort_keys=False))
+    load_config(tmp)  # never hand out a file that does not load
+    os.replace(tmp, out)
     return out
 
 
@@ -105,10 +113,8 @@ def write_plots(study, folder: Path) -> list[Path]:
     return written
 
 
-def summarise(study, storage: str, best_file, plots, parent_run_id):
+def summarise(study, storage: str, best_file, plots, parent_run_id) -> TuneResult:
     from optuna.trial import TrialState
-
-    from .study import TuneResult
 
     counts: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
@@ -118,3 +124,25 @@ def summarise(study, storage: str, best_file, plots, parent_run_id):
     return TuneResult(study.study_name, storage, counts, best.value if best else None,
                       dict(best.params) if best else {}, best.number if best else None,
                       best_file, plots, parent_run_id)
+
+
+def finish(study_name: str, storage: str, tuning, raw: dict, pipeline: Path, best_out: Path, output_dir: Path,
+           parent) -> TuneResult:
+    """After this invocation's workers: best file, plots, summary, and the parent run's record."""
+    from .storage import open_study
+
+    study, _ = open_study(study_name, storage, tuning)
+    best_file = write_best_pipeline(study, raw, pipeline, best_out)
+    plots = write_plots(study, output_dir / study_name)
+    result = summarise(study, storage, best_file, plots, parent.run_id if parent else None)
+    if parent is not None:
+        for path in [best_file, *plots]:
+            if path is not None:
+                parent.log_artifact(path)
+        if result.best_value is not None:
+            finished = sum(v for k, v in result.counts.items() if k in ("COMPLETE", "PRUNED", "FAIL"))
+            # step = trials finished so far: the latest value is the study's best whoever logs last
+            parent.log_metrics({f"best_{tuning.metric.tracked('valid')}": result.best_value,
+                                **{f"trials_{k.lower()}": v for k, v in result.counts.items()}}, step=finished)
+            parent.set_tags({"best_trial": str(result.best_trial)})
+    return result

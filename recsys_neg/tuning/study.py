@@ -1,40 +1,34 @@
-"""``recsys-neg tune``: create or resume a study, run trials in worker processes, report.
+"""``recsys-neg tune``: create or join a study, run trials in worker processes, report.
 
 Workers share the study through its storage (sqlite locally, PostgreSQL
-across machines). ``--trials N`` means N more trials in total, split exactly
-between the workers, so resuming adds trials and no worker runs extra ones.
-The study's MLflow parent run id is kept in the study's user attributes, so
-every worker and every resumed invocation nests its trials under the same run.
+across machines). ``--trials N`` means N more finished trials in total, split
+exactly between the workers, so resuming adds trials and no worker runs extra
+ones. A worker killed by a signal is replaced for its unfinished share; its
+running trial stops beating, is marked FAIL and re-queued with the same
+parameters (heartbeat + retry callback), so no trial is silently lost. The
+best pipeline file is rewritten whenever a trial becomes the study's best and
+once more at the end, always from the storage, so it reflects the study's
+true best when written, whichever process writes it.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import multiprocessing as mp
-import os
-from dataclasses import dataclass, field
+import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ..config import PipelineConfig, config_from_dict, load_yaml, resolved_dict, set_path, parse_override
+from ..config import PipelineConfig, apply_overrides, config_from_dict, load_yaml, resolved_dict
 from ..errors import ConfigError, RecsysNegError
+from ..registry import format_validation_error
+from .config import TuningConfig
+from .parent_run import parent_run
+from .result import TuneResult
+from .storage import open_study
 
 log = logging.getLogger(__name__)
-PARENT_ATTR = "mlflow_parent_run_id"
-FINAL_STATES = ("COMPLETE", "PRUNED", "FAIL")
-
-
-@dataclass
-class TuneResult:
-    study_name: str
-    storage: str
-    counts: dict[str, int]
-    best_value: float | None
-    best_params: dict[str, Any]
-    best_trial: int | None
-    best_file: Path | None
-    plots: list[Path] = field(default_factory=list)
-    parent_run_id: str | None = None
+DONE = ("COMPLETE", "PRUNED", "FAIL")
 
 
 def split_trials(n_trials: int, workers: int) -> list[int]:
@@ -43,98 +37,76 @@ def split_trials(n_trials: int, workers: int) -> list[int]:
     return [base + (i < extra) for i in range(workers) if base + (i < extra) > 0]
 
 
-def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    raw = copy.deepcopy(raw)
-    for o in overrides:
-        path, value = parse_override(o)
-        set_path(raw, path, value)
-    return raw
+def tuning_config(cfg: PipelineConfig, source: str) -> TuningConfig:
+    """The ``tuning:`` section, validated against the pipeline it searches."""
+    from pydantic import ValidationError
 
-
-def check_tunable(cfg: PipelineConfig, source: str) -> None:
     if cfg.tuning is None:
         raise ConfigError(f"{source}: no 'tuning:' section; add one with a 'space:' to search")
-    names = {f"{m}@{k}" for m in cfg.eval.metrics for k in cfg.eval.ks}
-    if cfg.tuning.metric not in names:
-        raise ConfigError(f"tuning.metric: {cfg.tuning.metric!r} is not computed; "
-                          f"eval computes {', '.join(sorted(names))}")
+    try:
+        tuning = TuningConfig.model_validate(cfg.tuning)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: invalid tuning section\n" + format_validation_error(err, "tuning")) from None
+    if tuning.metric not in cfg.eval.keys():
+        raise ConfigError(f"tuning.metric: {tuning.metric} is not computed; "
+                          f"eval computes {', '.join(map(str, cfg.eval.keys()))}")
     if cfg.data.merge_valid:
         raise ConfigError("data.merge_valid: tuning reads the validation split, which merge_valid=true "
                           "folds into training; set data.merge_valid=false for the search")
     own = set(PipelineConfig.model_fields) - {"tuning"}
-    for path in cfg.tuning.space:
+    for path in tuning.space:
         if path.split(".")[0] not in own:
             raise ConfigError(f"tuning.space.{path}: {path.split('.')[0]!r} is not a pipeline section "
                               f"({', '.join(sorted(own))})")
-
-
-def open_storage(url: str):
-    import optuna
-
-    if url.startswith("sqlite:"):
-        # several processes write one sqlite file: wait for the lock instead of failing
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-    return optuna.storages.RDBStorage(url)
-
-
-def make_sampler(tuning, worker: int):
-    import optuna
-
-    seed = None if tuning.seed is None else tuning.seed + worker  # same seed = same trials
-    if tuning.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=tuning.startup_trials)
-
-
-def make_pruner(tuning):
-    import optuna
-
-    # steps are epochs counted from 1; optuna may prune at step >= n_warmup_steps
-    first_prunable = tuning.warmup_epochs + 1
-    if tuning.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=tuning.startup_trials,
-                                           n_warmup_steps=first_prunable)
-    if tuning.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=first_prunable)
-    return optuna.pruners.NopPruner()
-
-
-def load_study(name: str, storage: str, tuning, worker: int = 0):
-    import optuna
-
-    return optuna.create_study(study_name=name, storage=open_storage(storage), direction=tuning.direction,
-                               sampler=make_sampler(tuning, worker), pruner=make_pruner(tuning),
-                               load_if_exists=True)
+    return tuning
 
 
 @dataclass
 class WorkerJob:
     raw: dict
     source: str
-    base_dir: str
+    pipeline: str
     study_name: str
     storage: str
     n_trials: int
     worker: int
+    worker_id: str
     parent_run_id: str | None
     tracking_uri: str | None
     timeout_s: float | None
     threads: int
+    best_out: str
+
+
+class BestFileCallback:
+    """After a trial that is the study's best (read back from the storage), rewrite the best file."""
+
+    def __init__(self, raw: dict, pipeline: Path, out: Path):
+        self.raw, self.pipeline, self.out = raw, pipeline, out
+
+    def __call__(self, study, trial) -> None:
+        from optuna.trial import TrialState
+
+        from .report import write_best_pipeline
+
+        if trial.state == TrialState.COMPLETE and study.best_trial.number == trial.number:
+            write_best_pipeline(study, self.raw, self.pipeline, self.out)
 
 
 def run_worker(job: WorkerJob) -> None:
     """Runs ``job.n_trials`` trials of the shared study (in this process)."""
-    import torch
-
+    from ..runs.runtime import configure_threads
     from .objective import Objective
 
-    torch.set_num_threads(job.threads)
+    configure_threads(job.threads)
     cfg = config_from_dict(job.raw, job.source)
-    study = load_study(job.study_name, job.storage, cfg.tuning, job.worker)
-    objective = Objective(job.raw, job.source, Path(job.base_dir), job.study_name,
-                          job.parent_run_id, job.tracking_uri)
-    study.optimize(objective, n_trials=job.n_trials, timeout=job.timeout_s,
-                   catch=(RecsysNegError,), gc_after_trial=True)
+    tuning = tuning_config(cfg, job.source)
+    study, _ = open_study(job.study_name, job.storage, tuning, job.worker)
+    objective = Objective(job.raw, job.source, Path(job.pipeline).resolve().parent, job.study_name, tuning,
+                          job.parent_run_id, job.tracking_uri, job.worker_id)
+    study.optimize(objective, n_trials=job.n_trials, timeout=job.timeout_s, catch=(RecsysNegError,),
+                   gc_after_trial=True,
+                   callbacks=[BestFileCallback(job.raw, Path(job.pipeline), Path(job.best_out))])
 
 
 def _spawned_worker(job: WorkerJob) -> None:
@@ -147,64 +119,68 @@ def _spawned_worker(job: WorkerJob) -> None:
         raise SystemExit(130) from None
 
 
-def run_workers(jobs: list[WorkerJob]) -> None:
+def _finished_by(study_name: str, storage: str, tuning: TuningConfig, worker_id: str) -> int:
+    from .storage import open_study as _open
+
+    study, _ = _open(study_name, storage, tuning)
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state.name in DONE and t.user_attrs.get("worker") == worker_id)
+
+
+def _queue_retries(study_name: str, storage: str, tuning: TuningConfig) -> None:
+    """Fail the dead worker's trial once its grace period is over, which re-queues it."""
+    import optuna
+
+    study, _ = open_study(study_name, storage, tuning)
+    time.sleep((tuning.grace_s or 2 * (tuning.heartbeat_s or 0)) + 1)
+    optuna.storages.fail_stale_trials(study)
+
+
+def run_workers(jobs: list[WorkerJob], tuning: TuningConfig, max_replacements: int = 2) -> None:
     if len(jobs) == 1:
         run_worker(jobs[0])
         return
     ctx = mp.get_context("spawn")  # fresh interpreters: no forked torch/sqlite state
-    procs = [ctx.Process(target=_spawned_worker, args=(job,), name=f"tune-worker-{job.worker}") for job in jobs]
-    for p in procs:
-        p.start()
-    try:
-        for p in procs:
-            p.join()
-    except KeyboardInterrupt:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()  # SIGTERM: each worker closes its trial's run as KILLED
-        for p in procs:
-            p.join(30)
-        raise
-    failed = [p.name for p in procs if p.exitcode != 0]
-    if failed:
-        raise RecsysNegError(f"tuning workers exited with an error: {', '.join(failed)}")
-
-
-def _parent_run(study, cfg: PipelineConfig, study_name: str, storage: str, tracking_uri: str | None):
-    """The study's MLflow run: created once, found again by every later worker or invocation."""
-    from ..tracking.mlflow_tracker import MLflowTracker
-
-    tracker = MLflowTracker(tracking_uri or cfg.tracking.uri, cfg.tracking.experiment)
-    run_id = study.user_attrs.get(PARENT_ATTR)
-    if run_id:
+    replaced = 0
+    while jobs:
+        procs = [(job, ctx.Process(target=_spawned_worker, args=(job,), name=f"tune-worker-{job.worker}"))
+                 for job in jobs]
+        for _, p in procs:
+            p.start()
         try:
-            tracker.client.get_run(run_id)
-            tracker.client.update_run(run_id, status="RUNNING")
-            tracker.run_id = run_id
-            return tracker
-        except Exception:  # the study outlived its MLflow store: start a new parent
-            log.warning("parent run %s not found in %s; creating a new one", run_id, tracker.uri)
-    params = {"tuning": cfg.tuning.model_dump(mode="json"), "base": resolved_dict(cfg)}
-    tracker.start(f"study-{study_name}", params,
-                  {"optuna.study": study_name, "optuna.storage": _safe_url(storage), "kind": "optuna_study"})
-    study.set_user_attr(PARENT_ATTR, tracker.run_id)
-    return tracker
-
-
-def _safe_url(url: str) -> str:
-    """A storage URL without its password, fit for a tag."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1]
+            for _, p in procs:
+                p.join()
+        except KeyboardInterrupt:
+            for _, p in procs:
+                if p.is_alive():
+                    p.terminate()  # SIGTERM: each worker closes its trial's run as KILLED
+            for _, p in procs:
+                p.join(30)
+            raise
+        failed = [p.name for _, p in procs if p.exitcode not in (0, None) and p.exitcode > 0]
+        if failed:
+            raise RecsysNegError(f"tuning workers exited with an error: {', '.join(failed)}")
+        killed = [job for job, p in procs if p.exitcode is not None and p.exitcode < 0]
+        jobs = []
+        if killed and tuning.heartbeat_s and replaced < max_replacements:
+            replaced += 1
+            _queue_retries(killed[0].study_name, killed[0].storage, tuning)
+            for job in killed:
+                left = job.n_trials - _finished_by(job.study_name, job.storage, tuning, job.worker_id)
+                log.warning("worker %d was killed; a replacement runs its %d remaining trial(s)", job.worker, left)
+                if left > 0:
+                    jobs.append(WorkerJob(**{**job.__dict__, "n_trials": left,
+                                             "worker_id": f"{job.worker_id}.r{replaced}"}))
+        elif killed:
+            raise RecsysNegError(f"tuning workers were killed: {', '.join(f'tune-worker-{j.worker}' for j in killed)}")
 
 
 def tune(pipeline: str | Path, n_trials: int, study_name: str | None = None, storage: str | None = None,
          workers: int = 1, overrides: list[str] = (), tracking_uri: str | None = None,
          best_out: str | Path | None = None, timeout_s: float | None = None) -> TuneResult:
-    from .report import summarise, write_best_pipeline, write_plots
+    from ..runs.runtime import usable_cpus
+    from ..tracking.mlflow_tracker import MLflowTracker
+    from .report import finish
 
     if n_trials < 1:
         raise ConfigError("--trials: must be at least 1")
@@ -214,31 +190,26 @@ def tune(pipeline: str | Path, n_trials: int, study_name: str | None = None, sto
     raw = apply_overrides(load_yaml(pipeline), list(overrides))
     source = str(pipeline)
     cfg = config_from_dict(raw, source)
-    check_tunable(cfg, source)
-    tuning = cfg.tuning
+    tuning = tuning_config(cfg, source)
     study_name = study_name or tuning.study or cfg.name
     storage = storage or tuning.storage
-    study = load_study(study_name, storage, tuning)  # creates tables/study before workers race
-    parent = _parent_run(study, cfg, study_name, storage, tracking_uri) if cfg.tracking.enabled else None
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    jobs = [WorkerJob(raw, source, str(pipeline.resolve().parent), study_name, storage, q, i,
-                      parent.run_id if parent else None, tracking_uri, timeout_s or tuning.timeout_s, threads)
+    study, created = open_study(study_name, storage, tuning)  # creates the tables before workers race
+    parent = None
+    if cfg.tracking.enabled:
+        parent = MLflowTracker(tracking_uri or cfg.tracking.uri, cfg.tracking.experiment)
+        parent_run(study, created, parent, {"tuning": tuning.model_dump(mode="json"), "base": resolved_dict(cfg)},
+                   storage)
+    best_out = Path(best_out or f"{study_name}_best.yaml")
+    invocation = uuid.uuid4().hex[:8]
+    threads = max(1, usable_cpus() // workers)
+    jobs = [WorkerJob(raw, source, str(pipeline), study_name, storage, q, i, f"{invocation}/{i}",
+                      parent.run_id if parent else None, tracking_uri, timeout_s or tuning.timeout_s, threads,
+                      str(best_out))
             for i, q in enumerate(split_trials(n_trials, workers))]
     status = "FAILED"
     try:
-        run_workers(jobs)
-        study = load_study(study_name, storage, tuning)
-        best_file = write_best_pipeline(study, raw, pipeline, best_out or Path(f"{study_name}_best.yaml"))
-        plots = write_plots(study, Path(cfg.output_dir) / study_name)
-        result = summarise(study, storage, best_file, plots, parent.run_id if parent else None)
-        if parent is not None:
-            for path in [best_file, *plots]:
-                if path is not None:
-                    parent.log_artifact(path)
-            if result.best_value is not None:
-                parent.log_metrics({f"best_valid_{tuning.metric.replace('@', '_at_')}": result.best_value,
-                                    **{f"trials_{k.lower()}": v for k, v in result.counts.items()}})
-                parent.set_tags({"best_trial": str(result.best_trial)})
+        run_workers(jobs, tuning)
+        result = finish(study_name, storage, tuning, raw, pipeline, best_out, Path(cfg.output_dir), parent)
         status = "FINISHED"
         return result
     except KeyboardInterrupt:

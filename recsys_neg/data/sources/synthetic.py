@@ -10,8 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
-from .config import SyntheticSource
+from ...registry import Params
+from .base import SOURCES, DataSource
+
+
+class SyntheticSource(Params):
+    """The built-in generated dataset."""
+
+    n_users: int = Field(2000, ge=1)
+    n_items: int = Field(1500, ge=3)
+    dim: int = Field(16, ge=1)
+    mean_interactions: float = Field(40.0, gt=0)
+    popularity_exponent: float = Field(1.0, ge=0)  # Zipf exponent of item popularity
+    temperature: float = Field(0.4, gt=0)  # lower = more personal, less random
+    seed: int = 0
 
 _MAX_CATALOGUE_FRACTION = 0.2  # no user interacts with more than this share of items
 _ACTIVITY_SIGMA = 0.8  # lognormal spread of user activity
@@ -58,3 +72,11 @@ def generate_synthetic(cfg: SyntheticSource | None = None) -> pd.DataFrame:
     within = elapsed - np.repeat(elapsed[first] - gaps[first], k)  # restart the clock per user
     timestamp = start[user] + within
     return pd.DataFrame({"user": user, "item": item.astype(np.int64), "timestamp": timestamp})
+
+
+@SOURCES.register("synthetic")
+class Synthetic(DataSource):
+    Params = SyntheticSource
+
+    def read(self, base_dir=None):
+        return generate_synthetic(self.params), "synthetic"
