@@ -37,7 +37,7 @@ def cfg_for(model: dict, epochs: int, out: Path, lr: float, seed: int):
 def time_lightgcn_steps(data, steps: int, variant: str) -> float:
     """Seconds per training step (propagation forward+backward, BPR) at batch 2048."""
     torch.manual_seed(0)
-    model = build_model("lightgcn", {"embedding_dim": 64, "num_layers": 3,
+    model = build_model({"name": "lightgcn", "embedding_dim": 64, "num_layers": 3,
                                      "symmetric_backward": variant == "ours"}, data)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     users_all, items_all = data.train_pairs
@@ -105,7 +105,7 @@ def main() -> None:
                      "epoch_seconds_median": sorted(epoch_s)[len(epoch_s) // 2], "epoch_seconds": epoch_s}
     print(f"MF-BPR {args.mf_epochs} epochs: test {mf.test}; median epoch {res['mf_bpr']['epoch_seconds_median']:.2f}s")
 
-    model = build_model("mf", {"embedding_dim": 64}, data)
+    model = build_model({"name": "mf", "embedding_dim": 64}, data)
     ev = Evaluator(data, ks=[20], metrics=["recall", "ndcg"], batch_size=2048)
     ev.evaluate(model, "test")  # warm-up
     times = []

@@ -58,7 +58,8 @@ from recsys_neg.data.build import load_gowalla  # noqa: E402
 from recsys_neg.models import build_model  # noqa: E402
 from recsys_neg.samplers import build_sampler  # noqa: E402
 from recsys_neg.samplers import exclusion  # noqa: E402
-from recsys_neg.samplers.base import StepContext  # noqa: E402
+from recsys_neg.models import ModelScorer  # noqa: E402
+from recsys_neg.step import Step  # noqa: E402
 
 BATCH = 2048
 NUMS = (1, 100, 1000)
@@ -176,8 +177,8 @@ def main() -> None:
     idx = torch.randint(data.n_train, (BATCH,), generator=g)
     users, positives = users_all[idx], items_all[idx]
     torch.manual_seed(0)
-    model = build_model("mf", {"embedding_dim": 64, "sparse": True}, data).eval()
-    ctx = StepContext(model, model.encode(), data, generator=g)
+    model = build_model({"name": "mf", "embedding_dim": 64, "sparse": True}, data).eval()
+    step, scorer = Step(1, 0, g), ModelScorer(model, model.encode())
     report = {"machine": {"load_avg_start": os.getloadavg(), "cpus": os.cpu_count(), "torch_threads": args.threads,
                           "torch": torch.__version__, "data": data.summary()},
               "batch": BATCH, "samplers": {}, "randint": {}, "ratios": {}}
@@ -190,14 +191,14 @@ def main() -> None:
         before = rss()
         t = time.perf_counter()
         sampler = build_sampler(name, params, data, "cpu")
-        sampler.on_epoch_start(1, ctx)
+        sampler.epoch_start(step)
         build_s, build_mb = time.perf_counter() - t, (rss() - before) / 2**20
         rows = {}
         for num in NUMS:
             base = rss()
             mon = RSSPeak().start()
             with torch.no_grad():
-                times, wall = timed_calls(lambda: sampler.sample(users, positives, num, ctx), args.budget_s)
+                times, wall = timed_calls(lambda: sampler.sample(users, positives, num, step, scorer), args.budget_s)
             peak_mb = (mon.stop() - base) / 2**20
             med = statistics.median(times)
             rows[num] = {"median_s": med, "median_wall_s": statistics.median(wall),
@@ -211,16 +212,16 @@ def main() -> None:
 
     # uniform-with-exclusion vs torch.randint of the same shape, alternating call by call
     exclusion._SHARED.clear()
-    uni = build_sampler("uniform", {}, data, "cpu")
+    uni = build_sampler({"name": "uniform"}, data, "cpu")
     for num in NUMS:
         ours, ref = [], []
-        uni.sample(users, positives, num, ctx)
+        uni.sample(users, positives, num, step, scorer)
         start = time.perf_counter()
         while len(ours) < 5 or (time.perf_counter() - start < 2 * args.budget_s and len(ours) < 100):
             t = time.thread_time()
             torch.randint(data.n_items, (BATCH, num), generator=g)
             t2 = time.thread_time()
-            uni.sample(users, positives, num, ctx)
+            uni.sample(users, positives, num, step, scorer)
             t3 = time.thread_time()
             ref.append(t2 - t)
             ours.append(t3 - t2)

@@ -53,42 +53,35 @@ def worker_ours(args) -> dict:
     from recsys_neg.data import DataConfig, build_interactions
     from recsys_neg.losses import build_loss
     from recsys_neg.models import build_model
+    from recsys_neg.positives import build_positive_selector
     from recsys_neg.samplers import build_sampler
-    from recsys_neg.samplers.base import StepContext
+    from recsys_neg.step import Step
+    from recsys_neg.training import StepParts, train_step
     from recsys_neg.training.optim import build_optimizer
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     data = build_interactions(DataConfig.model_validate(
         {"source": {"source": "gowalla", "path": args.gowalla}, "merge_valid": True}))
-    model = build_model("simplex", {"embedding_dim": 64, "aggregator": "user_attention", "gamma": 0.8,
+    model = build_model({"name": "simplex", "embedding_dim": 64, "aggregator": "user_attention", "gamma": 0.8,
                                     "dropout": 0.1, "max_history": args.history}, data)
-    loss_fn = build_loss("ccl", {"margin": 0.9, "negative_weight": 250}, data)
+    loss_fn = build_loss({"name": "ccl", "margin": 0.9, "negative_weight": 250}, data)
     sampler_params = {"exclude": {"exclude_positives": True},
                       "per_row": {"exclude_positives": False},
                       "shared": {"exclude_positives": False, "shared": True}}[args.variant]
-    sampler = build_sampler("uniform", sampler_params, data, "cpu")
-    opt = build_optimizer(model, "adam", 1e-4)
+    sampler = build_sampler({"name": "uniform", "num_negatives": args.negatives, **sampler_params}, data, "cpu")
+    # the trainer's own step, so the timing is what training runs
+    parts = StepParts(model, sampler, build_positive_selector({"name": "all"}, data), loss_fn,
+                      build_optimizer(model, "adam", 1e-4), l2=1e-7)
     gen = torch.Generator().manual_seed(0)
     users_all, items_all = data.train_pairs
     perm = torch.randperm(len(users_all), generator=gen)
-    ctx = StepContext(model, None, data, generator=gen)
     base = rss_mb()
     times, cpu = [], []
     for b in range(args.batches + 1):
         idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
-        users, pos = users_all[idx], items_all[idx]
         t, c = time.perf_counter(), time.process_time()
-        enc = model.encode()
-        ctx.encoded = enc
-        negs = sampler.sample(users, pos, args.negatives, ctx)
-        u = model.user_vectors(enc, users)
-        loss = loss_fn(model.score_vectors(u, model.item_vectors(enc, pos)),
-                       model.score_vectors(u, model.item_vectors(enc, negs.items)))
-        loss = loss + 1e-7 * model.regularization(users, torch.cat([pos, negs.items.reshape(-1)]))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        train_step(parts, users_all[idx], items_all[idx], Step(1, b + 1, gen))
         times.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     return {"s_per_batch": sum(times[1:]) / args.batches, "cpu_s_per_batch": sum(cpu[1:]) / args.batches, "peak_extra_mb": peak_mb() - base,

@@ -40,8 +40,8 @@ def run_point(args, loss: str, k: int, out_dir: str) -> dict:
         loss_cfg = {"name": "bpr"}
     cfg = config_from_dict({
         "name": f"ratio_{loss}_{k}", "data": data_section(args), "model": model, "loss": loss_cfg,
-        "sampler": {"name": "uniform", "exclude_positives": False},
-        "train": {"epochs": args.epochs, "batch_size": args.batch_size, "num_negatives": k, "lr": args.lr,
+        "sampler": {"name": "uniform", "exclude_positives": False, "num_negatives": k},
+        "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                   "l2": 0.0, "early_stopping": None, "progress": False, "seed": 0},
         "eval": {"ks": [20]}, "tracking": {"enabled": False}, "output_dir": out_dir,
     })

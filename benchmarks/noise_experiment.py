@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from recsys_neg.config import load_config
 from recsys_neg.data import DataConfig, Interactions, build_interactions
-from recsys_neg.data.config import GowallaSource
+from recsys_neg.data.sources.gowalla import GowallaSource
 from recsys_neg.data.noise import NoiseConfig, inject_noise
 from recsys_neg.pipeline import run_pipeline
 
