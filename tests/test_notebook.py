@@ -15,4 +15,5 @@ def test_quickstart_notebook_runs_and_plots(tmp_path, monkeypatch):
                    resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "recall@20" in outputs
+    assert "IProgress" not in outputs and "TqdmWarning" not in outputs  # no widget warnings in notebooks
     assert list(tmp_path.glob("runs/*/learning_curve.png"))

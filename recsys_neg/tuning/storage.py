@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 from .config import TuningConfig
 
@@ -12,9 +13,11 @@ def open_storage(url: str, tuning: TuningConfig | None = None):
 
     kwargs = {}
     if tuning is not None and tuning.heartbeat_s:
+        with warnings.catch_warnings():  # marked experimental since optuna 2.8; the interface we use is stable
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=tuning.max_retries)
         kwargs = dict(heartbeat_interval=tuning.heartbeat_s, grace_period=tuning.grace_s,
-                      heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                          max_retry=tuning.max_retries))
+                      heartbeat_stale_trial_callback=retry)
     # several processes write one sqlite file: wait for the lock instead of failing
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite:") else None
     for attempt in range(5):  # two first-time users race to create the tables
