@@ -10,13 +10,12 @@ FAILED the RUNNING runs of this experiment whose process on this host is gone
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..store_lock import store_init_lock
 from .base import Tracker, flatten_params
 from .repair import owner_tags, repair_stale_runs
 from .signals import deferred_interrupt
@@ -28,24 +27,6 @@ _BATCH = 100  # MLflow accepts at most 100 params per log_batch call
 
 def resolve_uri(uri: str | None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
-
-
-@contextmanager
-def store_init_lock(uri: str):
-    """Serialise opening a local sqlite store: MLflow creates and migrates its schema on first open,
-    and two processes doing that at once collide (duplicate-column errors)."""
-    if not uri.startswith("sqlite:///") or ":memory:" in uri:
-        yield
-        return
-    lock = Path(uri[len("sqlite:///"):]).resolve()
-    lock = lock.with_name(lock.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def default_artifact_location(uri: str) -> str | None:

@@ -4,29 +4,31 @@ from __future__ import annotations
 import time
 import warnings
 
+from ..store_lock import store_init_lock
 from .config import TuningConfig
 
 
 def open_storage(url: str, tuning: TuningConfig | None = None):
     import optuna
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import SQLAlchemyError
 
-    kwargs = {}
-    if tuning is not None and tuning.heartbeat_s:
-        with warnings.catch_warnings():  # marked experimental since optuna 2.8; the interface we use is stable
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=tuning.max_retries)
-        kwargs = dict(heartbeat_interval=tuning.heartbeat_s, grace_period=tuning.grace_s,
-                      heartbeat_stale_trial_callback=retry)
-    # several processes write one sqlite file: wait for the lock instead of failing
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite:") else None
-    for attempt in range(5):  # two first-time users race to create the tables
-        try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
-        except OperationalError:
-            if attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    with warnings.catch_warnings():  # marked experimental since optuna 2.8; the interface we use is stable
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        kwargs = {}
+        if tuning is not None and tuning.heartbeat_s:
+            kwargs = dict(heartbeat_interval=tuning.heartbeat_s, grace_period=tuning.grace_s,
+                          heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                              max_retry=tuning.max_retries))
+        # several processes write one sqlite file: wait for the lock instead of failing
+        engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite:") else None
+        for attempt in range(5):  # first-time users of a server database may race to create its tables
+            try:
+                with store_init_lock(url):
+                    return optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
+            except SQLAlchemyError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
 
 def make_sampler(tuning: TuningConfig, worker: int):
