@@ -52,7 +52,7 @@ def test_negative_id(write_lines):
 
 def test_empty_dataset(write_lines):
     path = write_lines("empty.txt", ["", "0", "1"])  # users without items only
-    with pytest.raises(DataError, match="no interactions"):
+    with pytest.raises(DataError, match=r"empty\.txt: no interactions"), pytest.warns(UserWarning):
         build_interactions(DataConfig(source={"source": "text", "path": str(path)}))
 
 
@@ -60,7 +60,7 @@ def test_empty_given_test_file_is_named(write_lines):
     train = write_lines("train.txt", ["0 1 2", "1 2"])
     test = write_lines("test.txt", ["0", "1"])
     cfg = DataConfig(source={"source": "text", "train": str(train), "test": str(test)})
-    with pytest.raises(DataError, match=r"test file .*test\.txt has no interactions"):
+    with pytest.raises(DataError, match=r"test file .*test\.txt has no interactions"), pytest.warns(UserWarning):
         build_interactions(cfg)
 
 

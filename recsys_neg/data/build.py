@@ -12,7 +12,7 @@ from .config import DataConfig
 from .interactions import Interactions
 from .noise import inject_noise
 from .preprocess import preprocess
-from .readers import from_dataframe
+from .readers import READ_LOG, from_dataframe
 from .sources import SOURCES
 from .splits import SPLIT_NAMES, TEST, TRAIN, VALID, split_labels
 
@@ -51,6 +51,7 @@ def build_interactions(cfg: DataConfig | None = None, base_dir: Path | None = No
         raw, name = read_source(cfg, base_dir)
 
     data, log = preprocess(raw, cfg.preprocess)
+    log = list(raw.attrs.get(READ_LOG, [])) + log  # what the reader skipped comes first
     users, user_ids = _encode(data["user"])
     items, item_ids = _encode(data["item"])
     encoded = pd.DataFrame({"user": users, "item": items})
@@ -82,7 +83,7 @@ def build_interactions(cfg: DataConfig | None = None, base_dir: Path | None = No
 def _empty_split_message(split: str, cfg: DataConfig, log: list[dict]) -> str:
     if cfg.split.method == "given":
         dropped = "; ".join(f"{s['filter']}: rows {s['before']['rows']} -> {s['after']['rows']}"
-                            for s in log) or "no filters"
+                            for s in log if "before" in s) or "no filters"
         return f"the {split} split is empty after preprocessing ({dropped})"
     return (f"split {cfg.split.method!r} left {split} empty: no user has enough interactions "
             f"to put some in every split and keep one in train")

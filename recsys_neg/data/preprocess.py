@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .config import PreprocessConfig
+from .splits import TRAIN
 
 
 def _stats(df: pd.DataFrame) -> dict[str, int]:
@@ -26,25 +27,46 @@ def _log(log: list[dict], name: str, before: dict[str, int], df: pd.DataFrame) -
             f"items {before['items']} -> 0, rows {before['rows']} -> 0")
 
 
+def _passing(u: np.ndarray, i: np.ndarray, keep: np.ndarray, min_user: int, min_item: int) -> np.ndarray:
+    """Rows whose user and item reach their minimum counted over the ``keep`` rows."""
+    ucount = np.bincount(u[keep], minlength=u.max(initial=-1) + 1)
+    icount = np.bincount(i[keep], minlength=i.max(initial=-1) + 1)
+    return (ucount[u] >= min_user) & (icount[i] >= min_item)
+
+
+def _core(u: np.ndarray, i: np.ndarray, keep: np.ndarray, min_user: int, min_item: int) -> np.ndarray:
+    """The rows of ``keep`` left once users/items below their minimum are dropped, repeatedly."""
+    while True:
+        new = keep & _passing(u, i, keep, min_user, min_item)
+        if new.sum() == keep.sum():
+            return keep
+        keep = new
+
+
 def k_core(df: pd.DataFrame, min_user: int, min_item: int) -> pd.DataFrame:
-    """Drop users/items below their minimum, repeating until nothing changes."""
+    """Drop users/items below their minimum, repeating until nothing changes.
+
+    With a ``split`` column only training rows count: held-out rows must not
+    decide what the model trains on. Valid/test rows go with their user or
+    item when that one falls below its minimum in the kept training rows
+    (it is out of the data, so they could not be evaluated).
+    """
     u, _ = pd.factorize(df["user"])
     i, _ = pd.factorize(df["item"])
-    keep = np.ones(len(df), dtype=bool)
-    while True:
-        ucount = np.bincount(u[keep], minlength=u.max(initial=-1) + 1)
-        icount = np.bincount(i[keep], minlength=i.max(initial=-1) + 1)
-        new = keep & (ucount[u] >= min_user) & (icount[i] >= min_item)
-        if new.sum() == keep.sum():
-            return df[keep].reset_index(drop=True)
-        keep = new
+    if "split" not in df:
+        keep = _core(u, i, np.ones(len(df), dtype=bool), min_user, min_item)
+    else:
+        train = df["split"].to_numpy() == TRAIN
+        keep = _core(u, i, train, min_user, min_item)
+        keep |= ~train & _passing(u, i, keep, min_user, min_item)
+    return df[keep].reset_index(drop=True)
 
 
 def preprocess(df: pd.DataFrame, cfg: PreprocessConfig) -> tuple[pd.DataFrame, list[dict]]:
     """Apply the configured filters; returns the frame and the per-filter log.
 
     A ``split`` column (given split files) is respected: duplicates are only
-    removed within one split, k-core counts all splits together.
+    removed within one split, k-core counts training rows only (see ``k_core``).
     """
     log: list[dict] = []
     if len(df) == 0:

@@ -3,7 +3,9 @@
 The frame has columns ``user`` and ``item`` (raw ids), and ``rating`` /
 ``timestamp`` when the source has them; a source that ships its own split
 files adds ``split`` (0 train, 1 valid, 2 test) and says so in
-``has_own_splits``. Ids stay raw here; the builder encodes them.
+``has_own_splits``. Ids stay raw here; the builder encodes them. Data a
+source accepts but cannot use goes, as dicts, in ``df.attrs["read_log"]``;
+the builder puts them first in the preprocessing log.
 """
 from __future__ import annotations
 
