@@ -1,4 +1,4 @@
-"""Command line: ``recsys-neg train|run|evaluate|datasets``."""
+"""Command line: ``recsys-neg train|run|evaluate|compare|datasets``."""
 from __future__ import annotations
 
 import json
@@ -145,6 +145,36 @@ def tune(pipeline: Path = typer.Argument(..., help="Pipeline YAML file with a 't
     typer.echo(f"best pipeline: {res.best_file}")
     for p in res.plots:
         typer.echo(f"plot: {p}")
+
+
+@app.command()
+def compare(runs: List[Path] = typer.Argument(..., help="Run folders (each with metrics.json and test_per_user.csv)."),
+            baseline: Optional[str] = typer.Option(None, "--baseline", help="Baseline run: a folder given above or its 0-based index (default: the first)."),
+            metric: List[str] = typer.Option([], "--metric", help="Metric to compare, e.g. recall@20 (repeatable; default: all common ones)."),
+            alpha: float = typer.Option(0.05, "--alpha", help="Significance level for the Holm-adjusted p-values."),
+            bootstrap: int = typer.Option(10000, "--bootstrap", help="Bootstrap resamples for the confidence intervals."),
+            seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+            plot_metric: Optional[str] = typer.Option(None, "--plot-metric", help="Metric plotted (default: recall@20)."),
+            out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: comparisons/<stamp>/)."),
+            track: bool = typer.Option(False, "--track", help="Log the comparison as an MLflow run."),
+            tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=URI_HELP + " Implies --track."),
+            experiment: str = typer.Option("comparisons", "--experiment", help="MLflow experiment of the comparison run.")) -> None:
+    """Compare runs on the same test users with paired tests; writes comparison.md/.csv/.json/.png."""
+    from .evaluation.compare import compare_runs
+    from .evaluation.compare_report import default_out_dir, log_comparison, to_markdown, write_outputs
+
+    try:
+        comp = compare_runs(runs, baseline, metric or None, alpha, bootstrap, seed)
+        out = out or default_out_dir()
+        files = write_outputs(comp, out, plot_metric)
+        run_id = log_comparison(comp, files, tracking_uri, experiment) if track or tracking_uri else None
+    except RecsysNegError as err:
+        _fail(err)
+        return
+    typer.echo(to_markdown(comp))
+    if run_id:
+        typer.echo(f"mlflow run {run_id}")
+    typer.echo(str(out))
 
 
 @runs_app.command("repair")
