@@ -150,7 +150,7 @@ def write_outputs(comp: Comparison, out_dir: str | Path, plot_metric: str | None
 def log_comparison(comp: Comparison, files: list[Path], uri: str | None = None,
                    experiment: str = "comparisons") -> str | None:
     """One MLflow run tagged kind=comparison: the folders as params, headline diffs as metrics, the files."""
-    from ..tracking.base import metric_key
+    from ..metric_key import tracked_name as metric_key
     from ..tracking.mlflow_tracker import MLflowTracker
 
     headline = [m for m in comp.metrics if m.endswith(HEADLINE)] or comp.metrics
