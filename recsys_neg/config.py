@@ -1,6 +1,6 @@
 """The pipeline schema: one validated description of a whole run.
 
-Component sections (model, sampler, positives, loss) are ``{name: ...,
+Component sections (model, sampler, positives, loss, batching) are ``{name: ...,
 <that component's parameters>}`` and are validated once, at load, into the
 component's own typed ``Params``: a typo anywhere fails before training with
 the path of the field, and constructors receive the typed object.
@@ -28,18 +28,19 @@ from .errors import ConfigError
 from .metric_key import MetricField, MetricKey
 from .registry import Params, Registry, format_validation_error, lazy_component_field
 
-COMPONENT_SECTIONS = ("model", "sampler", "positives", "loss")
-DEFAULT_COMPONENTS = {"model": "mf", "sampler": "uniform", "positives": "all", "loss": "bpr"}
+COMPONENT_SECTIONS = ("model", "sampler", "positives", "loss", "batching")
+DEFAULT_COMPONENTS = {"model": "mf", "sampler": "uniform", "positives": "all", "loss": "bpr", "batching": "shuffle"}
 
 
 def registries() -> dict[str, Registry]:
     """Section -> registry. Imports the component packages (and torch)."""
+    from .batching.base import BATCHING
     from .losses.base import LOSSES
     from .models.base import MODELS
     from .positives.base import POSITIVES
     from .samplers.base import SAMPLERS
 
-    return {"model": MODELS, "sampler": SAMPLERS, "positives": POSITIVES, "loss": LOSSES}
+    return {"model": MODELS, "sampler": SAMPLERS, "positives": POSITIVES, "loss": LOSSES, "batching": BATCHING}
 
 
 class Strict(BaseModel):
@@ -59,6 +60,9 @@ class TrainConfig(Strict):
     lr: float = Field(1e-3, gt=0)
     l2: float = Field(1e-4, ge=0, description="weight of the batch embeddings' squared L2 norm")
     eval_every: int = Field(1, ge=1)
+    eval_every_s: float | None = Field(
+        None, gt=0, description="validate by training time instead of epochs: after 1, 2, 4, ... seconds of "
+                                "training, then every N seconds (learning curves against time)")
     early_stopping: EarlyStopping | None = EarlyStopping()
     time_budget_s: float | None = Field(None, gt=0, description="stop after the epoch that passes it")
     checkpoint_every_steps: int | None = Field(
@@ -120,6 +124,8 @@ class PipelineConfig(Strict):
     positives: _component_field("positives") = Field(default_factory=lambda: {"name": "all"},
                                                      validate_default=True)
     loss: _component_field("loss") = Field(default_factory=lambda: {"name": "bpr"}, validate_default=True)
+    batching: _component_field("batching") = Field(default_factory=lambda: {"name": "shuffle"},
+                                                   validate_default=True)
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     tracking: TrackingConfig = TrackingConfig()

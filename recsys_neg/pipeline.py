@@ -69,7 +69,7 @@ def run_pipeline(cfg: PipelineConfig, base_dir: Path | None = None, *, df=None,
     previous_sigterm = install_sigterm_as_interrupt()  # `kill` ends the run as KILLED, like Ctrl-C
     try:
         trainer = Trainer(cfg.train, data, parts.model, parts.sampler, parts.selector, parts.loss,
-                          parts.evaluator, out_dir, parts.device, tracker,
+                          parts.evaluator, out_dir, parts.device, tracker, batching=parts.batching,
                           checkpoint_extra={"config": resolved, "data_fingerprint": data.fingerprint,
                                             "run_id": tracker.run_id},
                           # injected-noise data gets its loss-separation diagnostics automatically
@@ -120,7 +120,7 @@ def _open_run(tracker: Tracker, cfg: PipelineConfig, resolved: dict, data: Inter
         return
     tracker.start(cfg.tracking.run_name or cfg.name, resolved, {
         "git_commit": git_commit(), "dataset": data.name, "dataset_fingerprint": data.fingerprint,
-        **{f"{s}": cfg.component(s) for s in ("sampler", "model", "loss", "positives")},
+        **{f"{s}": cfg.component(s) for s in ("sampler", "model", "loss", "positives", "batching")},
         "device": str(parts.device)})
 
 

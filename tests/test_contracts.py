@@ -174,12 +174,16 @@ def test_model_checkpoint_round_trip_and_a_step_learns(name):
         assert torch.equal(a(users), b(users))
     if not model.trainable:
         return
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    if model.self_training:  # fits itself, an epoch at a time
+        model.fit_epoch(make_step(0))
+        assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+        return
     sampler = build_sampler({"name": "uniform"}, data)
     loss = build_loss({"name": "bpr"}, data)
     parts = StepParts(model, sampler, build_positive_selector({"name": "all"}, data), loss,
                       build_optimizer(model, "adam", 0.05), l2=1e-4)
     u, i = data.train_pairs
-    before = {k: v.clone() for k, v in model.state_dict().items()}
     value = train_step(parts, u[:64], i[:64], make_step(0))
     assert value == value  # not NaN
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
@@ -213,3 +217,17 @@ def test_metric_shape_range_and_zero_without_hits(name):
     assert values.shape == (20,) and torch.isfinite(values).all()
     assert (values >= 0).all() and (values <= 1 + 1e-6).all()
     assert torch.equal(fn(torch.zeros_like(hits), n_rel, 5), torch.zeros(20))
+
+
+# ---- batch orders -------------------------------------------------------------
+@pytest.mark.parametrize("name", __import__("recsys_neg.batching", fromlist=["BATCHING"]).BATCHING.names())
+def test_batch_order_is_a_reproducible_permutation(name):
+    from recsys_neg.batching import build_batching
+
+    data = random_interactions(30, 25, seed=3, with_splits=False)
+    model = build_model({"name": "mf", "embedding_dim": 4}, data)
+    order = build_batching({"name": name}, data, model=model)
+    n = data.n_train
+    a, b = order.order(n, make_step(5)), order.order(n, make_step(5))
+    assert torch.equal(torch.sort(a).values, torch.arange(n))
+    assert torch.equal(a, b)

@@ -44,10 +44,17 @@ class Ranker:
 
 
 class Model(nn.Module):
-    """Base class. Subclasses declare ``Params`` and implement ``encode``."""
+    """Base class. Subclasses declare ``Params`` and implement ``encode``.
+
+    Most models learn by gradient steps on sampled negatives. A model that fits itself
+    (ALS sweeps, a closed form) sets ``self_training`` and implements ``fit_epoch``: the
+    trainer then calls it once per epoch instead of stepping an optimiser, and keeps
+    validation, checkpoints, time budget and resume as for any model.
+    """
 
     Params = Params
     trainable = True
+    self_training = False
     similarity = "dot"  # or "cosine": how user and item vectors become a score
 
     def __init__(self, data: Interactions, params: Params):
@@ -67,6 +74,22 @@ class Model(nn.Module):
     def score_vectors(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """u [B,d] with v [B,d] -> [B]; with v [B,K,d] or shared [1,K,d] -> [B,K]."""
         return pair_scores(u, v, self.similarity)
+
+    # Per-layer views, for negatives synthesised layer by layer (MixGCF's hop mixing). A model
+    # without propagation layers has one layer: its vectors.
+    def user_layers(self, enc: Encoded, users: torch.Tensor) -> torch.Tensor:
+        return self.user_vectors(enc, users).unsqueeze(-2)
+
+    def item_layers(self, enc: Encoded, items: torch.Tensor) -> torch.Tensor:
+        return self.item_vectors(enc, items).unsqueeze(-2)
+
+    def pool_layers(self, layers: torch.Tensor) -> torch.Tensor:
+        """[..., L, d] -> [..., d], the way the model turns layers into its representation."""
+        return layers.mean(-2)
+
+    def fit_epoch(self, step) -> float | None:
+        """One epoch of a self-training model's own fitting; returns its loss if it has one."""
+        raise NotImplementedError(f"{type(self).__name__} trains by gradient steps, not fit_epoch()")
 
     def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Squared L2 of the parameters these users/items touch, per example (LightGCN convention)."""
@@ -95,7 +118,11 @@ class Model(nn.Module):
 
 
 class ModelScorer:
-    """The step's ``Scorer``: scores from one ``encode()`` result, without gradient."""
+    """The step's ``Scorer`` and ``Representations``, from one ``encode()`` result.
+
+    Calling it gives scores without gradient (choosing negatives must not train the model);
+    the vector methods keep the gradient, so a synthesised negative trains what it is made of.
+    """
 
     def __init__(self, model: Model, encoded: Encoded):
         self.model, self.encoded = model, encoded
@@ -104,6 +131,25 @@ class ModelScorer:
     def __call__(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         m = self.model
         return m.score_vectors(m.user_vectors(self.encoded, users), m.item_vectors(self.encoded, items))
+
+    def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        return self.model.user_vectors(self.encoded, users)
+
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        return self.model.item_vectors(self.encoded, items)
+
+    def user_layers(self, users: torch.Tensor) -> torch.Tensor:
+        return self.model.user_layers(self.encoded, users)
+
+    def item_layers(self, items: torch.Tensor) -> torch.Tensor:
+        return self.model.item_layers(self.encoded, items)
+
+    def pool_layers(self, layers: torch.Tensor) -> torch.Tensor:
+        return self.model.pool_layers(layers)
+
+    def scores_of(self, users: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        """Scores of users [B] against vectors [B,d] / [B,K,d] / [1,K,d], with gradient."""
+        return self.model.score_vectors(self.model.user_vectors(self.encoded, users), vectors)
 
 
 def build_model(params: Params | dict, data: Interactions, path: str = "model") -> Model:

@@ -36,9 +36,17 @@ class LightGCN(Model):
         return self._adj
 
     def encode(self) -> Encoded:
-        out = propagate(self._adjacency(), self.embedding, self.params.num_layers,
-                        self.params.symmetric_backward)
-        return Encoded(users=out[: self.n_users], items=out[self.n_users:])
+        layers = propagate(self._adjacency(), self.embedding, self.params.num_layers,
+                           self.params.symmetric_backward, keep_layers=True)
+        out = layers[-1]
+        # the layer outputs are kept (references, no copy) for per-layer views of negatives
+        return Encoded(users=out[: self.n_users], items=out[self.n_users:], extra=layers[:-1])
+
+    def user_layers(self, enc, users):
+        return torch.stack([h[users] for h in enc.extra], dim=-2)
+
+    def item_layers(self, enc, items):
+        return torch.stack([h[self.n_users + items] for h in enc.extra], dim=-2)
 
     def regularization(self, users, items):
         # L2 on the layer-0 (ego) embeddings, as in the paper's code.

@@ -56,11 +56,17 @@ class SymmetricSpMM(torch.autograd.Function):
         return None, torch.sparse.mm(ctx.adj, grad.contiguous())
 
 
-def propagate(adj: torch.Tensor, x: torch.Tensor, layers: int, symmetric: bool = True) -> torch.Tensor:
-    """Mean of x, Ax, A^2x, ..., A^Lx (LightGCN's layer combination with alpha = 1/(L+1))."""
+def propagate(adj: torch.Tensor, x: torch.Tensor, layers: int, symmetric: bool = True,
+              keep_layers: bool = False):
+    """Mean of x, Ax, A^2x, ..., A^Lx (LightGCN's layer combination with alpha = 1/(L+1)).
+
+    ``keep_layers`` returns ``[x, Ax, ..., A^Lx, mean]``: the same computation, the
+    intermediate tensors kept."""
     spmm = SymmetricSpMM.apply if symmetric else torch.sparse.mm
-    out, h = x, x
+    out, h, kept = x, x, [x]
     for _ in range(layers):
         h = spmm(adj, h)
         out = out + h
-    return out / (layers + 1)
+        kept.append(h)
+    mean = out / (layers + 1)
+    return [*kept, mean] if keep_layers else mean

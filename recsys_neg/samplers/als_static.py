@@ -10,6 +10,7 @@ model``) from the current model's own full scores.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -38,7 +39,8 @@ def fit_als(train, params: ALSStaticParams, seed: int) -> tuple[np.ndarray, np.n
     from threadpoolctl import threadpool_limits
 
     # implicit's own threads do the work; BLAS threads on top only oversubscribe (and warn).
-    with threadpool_limits(1, "blas"):
+    with threadpool_limits(1, "blas"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*OpenBLAS is configured", category=RuntimeWarning)
         als = AlternatingLeastSquares(factors=params.factors, regularization=params.regularization,
                                       alpha=params.alpha, iterations=params.iterations,
                                       random_state=seed)

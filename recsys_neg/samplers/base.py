@@ -4,6 +4,10 @@
 is [B, num], or [1, num] for one negative set shared by the whole batch.
 ``log_q`` is the log proposal probability (for sampled-softmax correction),
 ``weight`` a per-negative weight (false-negative-aware or noise-robust).
+``vectors`` carries synthesised negatives ([B,num,d] or [1,num,d] mixtures of
+embeddings, with gradient, built from the scorer's representations); ``items``
+then names the catalogue items they derive from (for L2 and logging), and the
+step scores the vectors instead of looking the items up.
 Every draw uses ``step.generator``; samplers that choose by score call
 ``scorer(users, items)``, which reuses the step's representations.
 
@@ -43,6 +47,7 @@ class Negatives:
     items: torch.Tensor
     log_q: torch.Tensor | None = None
     weight: torch.Tensor | None = None
+    vectors: torch.Tensor | None = None
 
 
 class NegativeSampler:

@@ -54,7 +54,8 @@ class Progress:
             self.bar = None
         if not self.enabled:
             return
-        parts = [f"epoch {record['epoch']}/{self.epochs}", f"loss {record['train_loss']:.4f}",
+        parts = [f"epoch {record['epoch']}/{self.epochs}",
+                 *([f"loss {record['train_loss']:.4f}"] if "train_loss" in record else []),
                  f"{record['positives_per_s']:,.0f} positives/s", f"{record['epoch_seconds']:.1f}s"]
         shown = [f"{k} {record['valid_' + k]:.4f}" for k in headline if "valid_" + k in record]
         if shown:

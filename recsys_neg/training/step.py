@@ -54,7 +54,8 @@ def train_step(parts: StepParts, users: torch.Tensor, positives: torch.Tensor, s
     t = timer.add("sampling", t)
     u = model.user_vectors(enc, users)
     pos_scores = model.score_vectors(u, model.item_vectors(enc, positives))
-    neg_scores = model.score_vectors(u, model.item_vectors(enc, negs.items))
+    neg_v = negs.vectors if negs.vectors is not None else model.item_vectors(enc, negs.items)
+    neg_scores = model.score_vectors(u, neg_v)
     loss = parts.loss(pos_scores, neg_scores, negs.weight, negs.log_q, step)
     if parts.l2 > 0:
         touched = torch.cat([positives, negs.items.reshape(-1)])

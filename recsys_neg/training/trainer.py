@@ -59,13 +59,19 @@ class Trainer:
     def __init__(self, cfg, data, model, sampler, selector, loss, evaluator, out_dir: Path,
                  device: torch.device, tracker: Tracker | None = None,
                  checkpoint_extra: dict[str, Any] | None = None, hooks: list[Hook] = (),
-                 headline: list[str] = ()):
+                 headline: list[str] = (), batching=None):
         self.cfg, self.data, self.model = cfg, data, model
         self.sampler, self.selector, self.loss_fn = sampler, selector, loss
         self.evaluator, self.out_dir, self.device = evaluator, Path(out_dir), device
         self.tracker = tracker or NullTracker()
         self.checkpoint_extra = checkpoint_extra or {}
         self.hooks = Hooks(list(hooks))
+        if batching is None:
+            from ..batching.shuffle import Shuffle
+            from ..registry import Params
+
+            batching = Shuffle(data, Params(), device)
+        self.batching = batching
         self.headline = list(headline)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(cfg.seed)
@@ -73,6 +79,7 @@ class Trainer:
         self.es_metric: MetricKey | None = es.metric if es is not None else None
         self.stopper = EarlyStopper(es.patience, es.min_delta) if es is not None else None
         self._es_stop = False
+        self._validated_at = 0.0  # training seconds at the last validation
         self.global_step = 0
         self.result = TrainResult()
         self.epochs_done = 0
@@ -87,8 +94,10 @@ class Trainer:
             result.checkpoint = self._save_best(0, {})
             return result
         users_all, items_all = (t.to(self.device) for t in self.data.train_pairs)
-        self.optimizer = build_optimizer(self.model, self.cfg.optimizer, self.cfg.lr, extra=[self.loss_fn])
-        parts = StepParts(self.model, self.sampler, self.selector, self.loss_fn, self.optimizer, self.cfg.l2)
+        parts = None
+        if not self.model.self_training:
+            self.optimizer = build_optimizer(self.model, self.cfg.optimizer, self.cfg.lr, extra=[self.loss_fn])
+            parts = StepParts(self.model, self.sampler, self.selector, self.loss_fn, self.optimizer, self.cfg.l2)
         in_epoch = self._restore(resume) if resume is not None else None
         progress = Progress(self.cfg.progress, self.cfg.epochs)
         if resume is not None:
@@ -96,7 +105,10 @@ class Trainer:
                           + (f" (mid-epoch {in_epoch.position}/{users_all.shape[0]} positives)" if in_epoch else "")
                           + f", step {self.global_step}")
         for epoch in range(self.epochs_done + 1, self.cfg.epochs + 1):
-            record, out_of_time = self._epoch(epoch, users_all, items_all, parts, progress, in_epoch)
+            if self.model.self_training:
+                record, out_of_time = self._self_fit_epoch(epoch)
+            else:
+                record, out_of_time = self._epoch(epoch, users_all, items_all, parts, progress, in_epoch)
             in_epoch = None
             improved = self._validate(epoch, record, out_of_time)
             record.update(self.loss_fn.diagnostics())
@@ -125,7 +137,7 @@ class Trainer:
             self.sampler.epoch_start(start)
             self.selector.epoch_start(start)
             self.hooks.epoch_start(epoch)
-            in_epoch = _EpochProgress(torch.randperm(n, generator=self.generator, device=self.device))
+            in_epoch = _EpochProgress(self.batching.order(n, start).to(self.device))
         self._current = in_epoch
         timer = PhaseTimer(self.device)
         timer.totals = dict(in_epoch.phases)
@@ -164,6 +176,19 @@ class Trainer:
                   **{f"time_{k}": v for k, v in timer.totals.items()}}
         return record, out_of_time
 
+    def _self_fit_epoch(self, epoch: int) -> tuple[dict, bool]:
+        """An epoch of a model that fits itself (one ALS sweep, a closed form)."""
+        t0 = time.perf_counter()
+        self.global_step += 1
+        loss = self.model.fit_epoch(Step(epoch, self.global_step, self.generator))
+        seconds = time.perf_counter() - t0
+        self.result.seconds += seconds
+        n = self.data.n_train
+        record = {"epoch": epoch, **({} if loss is None else {"train_loss": float(loss)}),
+                  "epoch_seconds": seconds, "positives_per_s": n / max(seconds, 1e-9), "fraction": 1.0,
+                  "train_seconds": self.result.seconds}
+        return record, bool(self.cfg.time_budget_s and self.result.seconds > self.cfg.time_budget_s)
+
     def _validate(self, epoch: int, record: dict, out_of_time: bool) -> bool:
         """Validation, best checkpoint and early stopping; True when this epoch is the new best."""
         result = self.result
@@ -172,8 +197,9 @@ class Trainer:
             result.best_epoch = epoch
             result.checkpoint = self._save_best(epoch, {})
             return False
-        if not (epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs or out_of_time):
+        if not (self._validation_due(epoch) or epoch == self.cfg.epochs or out_of_time):
             return False
+        self._validated_at = result.seconds
         t0 = time.perf_counter()
         valid = self.evaluator.evaluate(self.model, "valid")
         record["eval_seconds"] = time.perf_counter() - t0
@@ -189,6 +215,13 @@ class Trainer:
             result.best_valid = dict(valid.metrics)
             result.checkpoint = self._save_best(epoch, valid.metrics)
         return improved
+
+    def _validation_due(self, epoch: int) -> bool:
+        if self.cfg.eval_every_s is None:
+            return epoch % self.cfg.eval_every == 0
+        # log-spaced, then linear: after 1, 2, 4, ... seconds of training, then every eval_every_s
+        last = self._validated_at
+        return self.result.seconds - last >= min(self.cfg.eval_every_s, max(last, 1.0))
 
     def _stop_reason(self, epoch: int, out_of_time: bool) -> str:
         if self._es_stop:
@@ -219,14 +252,16 @@ class Trainer:
                 "perm": in_epoch.perm.cpu(), "position": in_epoch.position, "loss_sum": in_epoch.loss_sum,
                 "steps": in_epoch.steps, "seen": in_epoch.seen, "seconds": in_epoch.seconds,
                 "phases": dict(in_epoch.phases)},
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
             "loss": self.loss_fn.state_dict(), "sampler": self.sampler.state_dict(),
-            "selector": self.selector.state_dict(), "rng": rng.capture(self.generator),
+            "selector": self.selector.state_dict(), "batching": self.batching.state_dict(),
+            "rng": rng.capture(self.generator),
             "early_stopping": None if self.stopper is None else {
                 **self.stopper.state_dict(), "stop": bool(self._es_stop)},
             "result": {"history": r.history, "best_epoch": r.best_epoch, "best_value": r.best_value,
                        "best_valid": r.best_valid, "stopped": r.stopped, "seconds": r.seconds,
-                       "eval_seconds": r.eval_seconds,
+                       "eval_seconds": r.eval_seconds, "validated_at": self._validated_at,
                        "checkpoint": None if r.checkpoint is None else str(r.checkpoint)},
             **self.checkpoint_extra,
         }
@@ -236,10 +271,12 @@ class Trainer:
         if state.get("format") != STATE_FORMAT:
             raise TrainingError(f"not a training state ({state.get('format')!r}); cannot resume from it")
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.loss_fn.load_state_dict(state["loss"])
         self.sampler.load_state_dict(state["sampler"])
         self.selector.load_state_dict(state["selector"])
+        self.batching.load_state_dict(state.get("batching", {}))
         rng.restore(state["rng"], self.generator)
         if self.stopper is not None and state["early_stopping"] is not None:
             self.stopper.load_state_dict(state["early_stopping"])
@@ -249,6 +286,7 @@ class Trainer:
         r.history, r.best_epoch, r.best_value = list(saved["history"]), saved["best_epoch"], saved["best_value"]
         r.best_valid, r.stopped = dict(saved["best_valid"]), saved["stopped"]
         r.seconds, r.eval_seconds = saved["seconds"], saved["eval_seconds"]
+        self._validated_at = saved.get("validated_at", 0.0)
         r.checkpoint = None if saved["checkpoint"] is None else self.out_dir / Path(saved["checkpoint"]).name
         self.epochs_done, self.global_step = int(state["epoch"]), int(state["step"])
         part = state["in_epoch"]

@@ -1,0 +1,188 @@
+"""Time to quality: recipes under one training budget, chosen on validation, tested once.
+
+For every recipe (a pipeline file) and seed, one training process at a time:
+
+1. select: train -> valid for at most ``--budget`` seconds of training (validation
+   time is excluded from the budget and reported), validating on a fixed schedule
+   of training seconds (``--eval-every-s``): the learning curve;
+2. final: train+valid -> test for the epoch count where validation Recall@20 peaked,
+   capped at the same budget; the test split is read once, here.
+
+The select budget is scaled by |train| / |train+valid| so that the final run, which
+trains on 12.6% more data for the same number of epochs, fits the budget too.
+``--references`` are recipes run the same way but drawn as marked points, the bar a
+user already has: ``pipelines/gowalla_als.yaml`` is implicit's ALS (one sweep per
+epoch, through the engine's own evaluator and masks). Outputs, in ``--out``:
+``<name>.json`` (every number), and generated from it ``<name>.md`` (table) and
+``<name>.png`` (validation Recall@20 against training minutes).
+
+    python benchmarks/time_to_quality.py --recipes pipelines/gowalla_best_cpu.yaml \\
+        --references pipelines/gowalla_als.yaml --budget 1800 --seeds 2020 --name time_to_quality
+    python benchmarks/time_to_quality.py --render benchmarks/results/time_to_quality.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADLINE = ("recall@20", "ndcg@20")
+
+
+def load1() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def train(recipe: str | Path, overrides: list[str], log: Path, timeout: float | None = None) -> dict:
+    """One ``recsys-neg train`` process; returns its metrics.json."""
+    cmd = [sys.executable, "-m", "recsys_neg", "train", str(recipe)]
+    for o in overrides:
+        cmd += ["--set", o]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as fh:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=fh, text=True, timeout=timeout)
+    fh_text = proc.stdout
+    log.with_suffix(".out").write_text(fh_text)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{recipe} failed ({proc.returncode}); see {log}")
+    return json.loads(Path(fh_text.strip().splitlines()[-1]).read_text())
+
+
+def curve(history: list[dict]) -> list[dict]:
+    return [{"epoch": h["epoch"], "train_s": h["train_seconds"],
+             **{k: h[f"valid_{k}"] for k in HEADLINE if f"valid_{k}" in h}}
+            for h in history if "valid_recall@20" in h]
+
+
+def run_recipe(recipe: str | Path, seed: int, budget: float, eval_every_s: float, data: str, out: Path,
+               scale: float, extra: list[str] = (), max_epochs: int = 100000, stop_early: bool = False) -> dict:
+    """Select on valid within the budget, then test the chosen length on train+valid.
+
+    Recipes run the whole budget (the curve is the point); ``stop_early`` ends a reference
+    once validation has not improved for 3 evaluations."""
+    name = Path(recipe).stem
+    stopping = "train.early_stopping={metric: recall@20, patience: 3}" if stop_early else "train.early_stopping=null"
+    common = [f"data.source.path={data}", f"train.seed={seed}", "train.threads=1", "tracking.enabled=false",
+              f"output_dir={out / 'runs'}", *extra]
+    t0, load_before = time.perf_counter(), load1()
+    sel = train(recipe, [*common, stopping, "data.merge_valid=false", f"train.epochs={max_epochs}",
+                         f"train.time_budget_s={budget * scale:.1f}", f"train.eval_every_s={eval_every_s}",
+                         "eval.test=false"], out / "logs" / f"{name}-{seed}-select.log")
+    points = curve(sel["history"])
+    best = max(points, key=lambda p: p["recall@20"])
+    fin = train(recipe, [*common, "train.early_stopping=null", "data.merge_valid=true", f"train.epochs={best['epoch']}",
+                         f"train.time_budget_s={budget:.1f}"], out / "logs" / f"{name}-{seed}-final.log")
+    epochs = sel["history"]
+    return {
+        "recipe": str(recipe), "name": name, "seed": seed, "budget_s": budget,
+        "select": {"curve": points, "best": best, "train_s": sel["train_seconds"],
+                   "eval_s": sel["eval_seconds"], "epochs": len(epochs),
+                   "s_per_epoch": statistics.median(h["epoch_seconds"] for h in epochs)},
+        "final": {"epochs": best["epoch"], "train_s": fin["train_seconds"], "stopped": fin["stopped"],
+                  "test": {k: fin["test"][k] for k in fin["test"]}},
+        "wall_s": time.perf_counter() - t0, "load1_before": load_before, "load1_after": load1(),
+    }
+
+
+def render(path: Path) -> None:
+    """The markdown table and the plot, generated from the JSON only."""
+    doc = json.loads(path.read_text())
+    by, refs = {}, set(doc["meta"].get("references", []))
+    for r in doc["runs"]:
+        by.setdefault(r["name"] + (" (reference)" if r["name"] in refs else ""), []).append(r)
+    lines = [f"Gowalla (train+valid -> test, full ranking), {doc['meta']['budget_s']:.0f} s of training per run, "
+             f"one thread; machine load {doc['meta']['load_range']}. Command: `{doc['meta']['command']}`", "",
+             "| recipe | seeds | test Recall@20 | test NDCG@20 | epochs | s / epoch | training s (select / final) "
+             "| best valid Recall@20 | validation s |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def ms(vals):
+        return f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else f"{vals[0]:.4f}"
+
+    for name, rs in sorted(by.items(), key=lambda kv: -statistics.mean(r["final"]["test"]["recall@20"]
+                                                                        for r in kv[1])):
+        lines.append("| " + " | ".join([
+            name, str(len(rs)), ms([r["final"]["test"]["recall@20"] for r in rs]),
+            ms([r["final"]["test"]["ndcg@20"] for r in rs]),
+            "/".join(str(r["final"]["epochs"]) for r in rs),
+            f"{statistics.median(r['select']['s_per_epoch'] for r in rs):.1f}",
+            f"{statistics.mean(r['select']['train_s'] for r in rs):.0f} / {statistics.mean(r['final']['train_s'] for r in rs):.0f}",
+            ms([r["select"]["best"]["recall@20"] for r in rs]),
+            f"{statistics.mean(r['select']['eval_s'] for r in rs):.0f}"]) + " |")
+    path.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=120)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, rs) in enumerate(sorted(by.items())):
+        for j, r in enumerate(rs):
+            if r["name"] in refs:  # the bar a user already has: where its best validation lands
+                b = r["select"]["best"]
+                ax.scatter([b["train_s"] / 60], [b["recall@20"]], marker="*", s=180, color="black", zorder=5,
+                           label=f"{name}: {b['epoch']} epochs" if j == 0 else None)
+                ax.axhline(b["recall@20"], color="black", lw=0.6, ls=":")
+                continue
+            pts = r["select"]["curve"]
+            ax.plot([p["train_s"] / 60 for p in pts], [p["recall@20"] for p in pts], color=colors[i % len(colors)],
+                    alpha=0.9 if j == 0 else 0.4, lw=1.6 if j == 0 else 1, label=name if j == 0 else None)
+    ax.set_xlabel("training minutes (one thread; validation excluded)")
+    ax.set_ylabel("validation Recall@20 (train -> valid)")
+    ax.set_title("Time to quality on Gowalla: which recipe for which budget", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path.with_suffix(".png"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipes", nargs="*", default=[])
+    ap.add_argument("--references", nargs="*", default=[], help="recipes drawn as reference points (ALS)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[2020])
+    ap.add_argument("--budget", type=float, default=1800.0, help="training seconds per final run")
+    ap.add_argument("--eval-every-s", type=float, default=60.0)
+    ap.add_argument("--data", default=str(ROOT.parent / "shared/datasets/gowalla"))
+    ap.add_argument("--set", dest="extra", action="append", default=[], help="override for every recipe")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
+    ap.add_argument("--name", default="time_to_quality")
+    ap.add_argument("--render", type=Path, help="only regenerate the table and plot from this JSON")
+    args = ap.parse_args()
+    if args.render:
+        render(args.render)
+        return
+    from recsys_neg.data import load_gowalla
+
+    sizes = load_gowalla(args.data)
+    scale = sizes.n_train / (sizes.n_train + sizes.valid.nnz)
+    work, path = args.out / f"{args.name}-work", args.out / f"{args.name}.json"
+    doc = {"meta": {"budget_s": args.budget, "eval_every_s": args.eval_every_s, "seeds": args.seeds,
+                    "select_scale": scale, "command": " ".join(["python", *sys.argv]), "started": time.ctime(),
+                    "references": [Path(r).stem for r in args.references]}, "runs": []}
+    loads = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    for recipe in [*args.references, *args.recipes]:
+        for seed in (args.seeds[:1] if recipe in args.references else args.seeds):
+            res = run_recipe(recipe, seed, args.budget, args.eval_every_s, args.data, work, scale, args.extra,
+                             stop_early=recipe in args.references)
+            doc["runs"].append(res)
+            loads += [res["load1_before"], res["load1_after"]]
+            doc["meta"]["load_range"] = f"{min(loads):.1f}-{max(loads):.1f}"
+            print(json.dumps({k: res[k] for k in ("name", "seed", "final")}), flush=True)
+            path.write_text(json.dumps(doc, indent=1))  # partial results survive an interruption
+    doc["meta"]["finished"] = time.ctime()
+    path.write_text(json.dumps(doc, indent=1))
+    render(path)
+    print(f"wrote {path}, {path.with_suffix('.md')}, {path.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()
