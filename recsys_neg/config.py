@@ -65,6 +65,9 @@ class TrainConfig(Strict):
                                 "training, then every N seconds (learning curves against time)")
     early_stopping: EarlyStopping | None = EarlyStopping()
     time_budget_s: float | None = Field(None, gt=0, description="stop after the epoch that passes it")
+    budget_clock: Literal["wall", "cpu"] = Field(
+        "wall", description="what time_budget_s, eval_every_s and epoch_seconds count: wall time, or this "
+                            "process's CPU time (fair comparisons at one thread on a shared machine)")
     checkpoint_every_steps: int | None = Field(
         None, ge=1, description="also write the resumable state every N steps (always at each epoch end)")
     seed: int = 42
