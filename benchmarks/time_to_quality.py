@@ -12,7 +12,9 @@ The select budget is scaled by |train| / |train+valid| so that the final run, wh
 trains on 12.6% more data for the same number of epochs, fits the budget too.
 ``--references`` are recipes run the same way but drawn as marked points, the bar a
 user already has: ``pipelines/gowalla_als.yaml`` is implicit's ALS (one sweep per
-epoch, through the engine's own evaluator and masks). Outputs, in ``--out``:
+epoch, through the engine's own evaluator and masks). ``--recbole LightGCN SimpleX``
+adds RecBole's models under the same protocol (``recbole_reference.py``, in RecBole's
+own virtual environment given by ``--recbole-python``), drawn as dashed curves. Outputs, in ``--out``:
 ``<name>.json`` (every number), and generated from it ``<name>.md`` (table) and
 ``<name>.png`` (validation Recall@20 against training minutes).
 
@@ -134,8 +136,10 @@ def render(path: Path) -> None:
                 ax.axhline(b["recall@20"], color="black", lw=0.6, ls=":")
                 continue
             pts = r["select"]["curve"]
+            peer = r["name"].startswith("recbole")  # another library under the same protocol
             ax.plot([p["train_s"] / 60 for p in pts], [p["recall@20"] for p in pts], color=colors[i % len(colors)],
-                    alpha=0.9 if j == 0 else 0.4, lw=1.6 if j == 0 else 1, label=name if j == 0 else None)
+                    alpha=0.9 if j == 0 else 0.4, lw=1.6 if j == 0 else 1, ls="--" if peer else "-",
+                    marker="o" if peer else None, ms=3, label=name if j == 0 else None)
     ax.set_xlabel("training minutes (one thread; validation excluded)")
     ax.set_ylabel("validation Recall@20 (train -> valid)")
     ax.set_title("Time to quality on Gowalla: which recipe for which budget", fontsize=10)
@@ -156,6 +160,8 @@ def main() -> None:
                     help="budget in wall seconds, or process CPU seconds (fair at one thread on a busy machine)")
     ap.add_argument("--data", default=str(ROOT.parent / "shared/datasets/gowalla"))
     ap.add_argument("--set", dest="extra", action="append", default=[], help="override for every recipe")
+    ap.add_argument("--recbole", nargs="*", default=[], choices=["LightGCN", "SimpleX"])
+    ap.add_argument("--recbole-python", default=str(ROOT.parent / "venv-recbole/bin/python"))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     ap.add_argument("--name", default="time_to_quality")
     ap.add_argument("--render", type=Path, help="only regenerate the table and plot from this JSON")
@@ -182,6 +188,15 @@ def main() -> None:
             doc["meta"]["load_range"] = f"{min(loads):.1f}-{max(loads):.1f}"
             print(json.dumps({k: res[k] for k in ("name", "seed", "final")}), flush=True)
             path.write_text(json.dumps(doc, indent=1))  # partial results survive an interruption
+    for model in args.recbole:
+        from recbole_reference import recbole_reference
+
+        for seed in args.seeds[:1]:
+            res = recbole_reference(args.recbole_python, args.data, model, args.budget, seed, scale, work)
+            doc["runs"].append(res)
+            loads += [res["load1_before"], res["load1_after"]]
+            print(json.dumps({k: res[k] for k in ("name", "seed", "final")}), flush=True)
+            path.write_text(json.dumps(doc, indent=1))
     doc["meta"]["finished"] = time.ctime()
     path.write_text(json.dumps(doc, indent=1))
     render(path)
