@@ -15,16 +15,17 @@ from ..step import Step
 
 
 class PhaseTimer:
-    """Accumulates wall time per phase (sampling, forward, backward, optimizer)."""
+    """Accumulates time per phase (encode, sampling, forward, backward, optimizer) on one clock."""
 
-    def __init__(self, device: torch.device | str = "cpu"):
+    def __init__(self, device: torch.device | str = "cpu", clock=time.perf_counter):
         self.sync = torch.device(device).type == "cuda"
+        self.clock = clock
         self.totals: dict[str, float] = {}
 
     def add(self, phase: str, since: float) -> float:
         if self.sync:
             torch.cuda.synchronize()
-        now = time.perf_counter()
+        now = self.clock()
         self.totals[phase] = self.totals.get(phase, 0.0) + now - since
         return now
 
@@ -46,8 +47,9 @@ def train_step(parts: StepParts, users: torch.Tensor, positives: torch.Tensor, s
     """One optimiser step on the batch (users[B], positives[B]); returns the loss value."""
     timer = timer or PhaseTimer()
     model, sampler = parts.model, parts.sampler
-    t = time.perf_counter()
+    t = timer.clock()
     enc = model.encode()
+    t = timer.add("encode", t)
     scorer = ModelScorer(model, enc)
     positives = parts.selector.select(users, positives, step, scorer)
     negs = sampler.sample(users, positives, sampler.num_negatives, step, scorer)

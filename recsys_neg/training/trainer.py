@@ -140,7 +140,7 @@ class Trainer:
             self.hooks.epoch_start(epoch)
             in_epoch = _EpochProgress(self.batching.order(n, start).to(self.device))
         self._current = in_epoch
-        timer = PhaseTimer(self.device)
+        timer = PhaseTimer(self.device, self._clock)
         timer.totals = dict(in_epoch.phases)
         progress.epoch_start(epoch, math.ceil(n / bs), in_epoch.position // bs)
         t_epoch, wall0 = self._clock() - in_epoch.seconds, time.perf_counter()
