@@ -140,7 +140,7 @@ def test_mochi_mixtures_by_hand():
                 assert neg.items[b, k] == cand[b, hard[j[b, k]]]
             else:
                 want = vec(k)
-                assert neg.items[b, k] == cand[b, k]
+                assert neg.items[b, k] == cand[b, k] and torch.equal(neg.vectors[b, k], want)
             assert torch.allclose(neg.vectors[b, k], want, atol=1e-6)
 
 

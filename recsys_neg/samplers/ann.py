@@ -64,8 +64,8 @@ def faiss_module():
     return faiss
 
 
-def model_vectors(model, batch: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(item vectors [n_items, d], user vectors in chunks), float32 on CPU, ready for inner product."""
+def model_vectors(model, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """(item vectors [n_items, d], user vectors [n_users, d]), float32 on CPU, ready for inner product."""
     was = model.training
     model.eval()
     try:
@@ -74,9 +74,9 @@ def model_vectors(model, batch: int) -> tuple[np.ndarray, list[np.ndarray]]:
             dev = enc.items.device
             items = model.item_vectors(enc, torch.arange(model.n_items, device=dev))
             items = for_ranking(items, model.similarity).float().cpu().numpy()
-            users = [for_ranking(model.user_vectors(enc, torch.arange(lo, min(lo + batch, model.n_users),
-                                                                       device=dev)), model.similarity)
-                     .float().cpu().numpy() for lo in range(0, model.n_users, batch)]
+            users = np.concatenate([
+                for_ranking(model.user_vectors(enc, torch.arange(lo, min(lo + batch, model.n_users), device=dev)),
+                            model.similarity).float().cpu().numpy() for lo in range(0, model.n_users, batch)])
     finally:
         model.train(was)
     return np.ascontiguousarray(items), users
@@ -142,19 +142,19 @@ class ANNSampler(NegativeSampler):
         t0 = time.perf_counter()
         faiss = faiss_module()
         faiss.omp_set_num_threads(torch.get_num_threads())
-        items, user_chunks = model_vectors(self.model, self.params.batch_users)
+        items, user_vecs = model_vectors(self.model, self.params.batch_users)
         index = build_index(items, self.params)
-        lists, lengths, lo = [], [], 0
-        for q in user_chunks:
-            users = torch.arange(lo, lo + q.shape[0])
+        # Users in order of history length: a chunk searches top_k + its longest history, so
+        # short-history chunks (most of them) ask for far fewer results.
+        order = torch.argsort(self.degree, stable=True)
+        hard = torch.zeros((self.data.n_users, self.k), dtype=torch.long)
+        lengths = torch.zeros(self.data.n_users, dtype=torch.long)
+        for lo in range(0, len(order), self.params.batch_users):
+            users = order[lo: lo + self.params.batch_users]
             want = min(self.data.n_items, self.k + int(self.degree[users].max()))
-            _, found = index.search(q, want)
-            got, n = unseen_top(torch.from_numpy(found).long(), users, self.positives, self.k)
-            lists.append(got)
-            lengths.append(n)
-            lo += q.shape[0]
-        self.hard = torch.cat(lists).to(self.device)
-        self.lengths = torch.cat(lengths).to(self.device)
+            _, found = index.search(np.ascontiguousarray(user_vecs[users.numpy()]), want)
+            hard[users], lengths[users] = unseen_top(torch.from_numpy(found).long(), users, self.positives, self.k)
+        self.hard, self.lengths = hard.to(self.device), lengths.to(self.device)
         self.built_epoch, self.built_step = step.epoch, step.step
         self._refreshes += 1
         self._refresh_s += time.perf_counter() - t0

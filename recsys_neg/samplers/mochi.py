@@ -104,9 +104,9 @@ class MoCHiSampler(NegativeSampler):
         va, vc = rep.item_vectors(src_items.gather(1, a)), rep.item_vectors(src_items.gather(1, c))
         synthetic = (kinds != REAL).unsqueeze(-1)
         lam = lam.unsqueeze(-1).to(va.dtype)
-        mixed = lam * va + (1 - lam) * vc
+        out = torch.lerp(vc, va, lam)  # one [B, K, d] result; lam = 1 (a real slot) gives va exactly
         if self.normalize:
-            mixed = torch.nn.functional.normalize(mixed, dim=-1)
+            out = torch.where(synthetic, torch.nn.functional.normalize(out, dim=-1), out)
         if p.detach_synthetic:
-            mixed = mixed.detach()
-        return Negatives(items, vectors=torch.where(synthetic, mixed, va))
+            out = torch.where(synthetic, out.detach(), out)
+        return Negatives(items, vectors=out)
