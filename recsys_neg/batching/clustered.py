@@ -18,10 +18,14 @@ The first ``warmup_epochs`` epochs are a plain shuffle (embeddings are still ran
 also starts from random batches). Pair it with ``sampler: in_batch`` (or ``xbm``).
 
 ``diagnostics()`` reports the k-means seconds of the epoch (0 when not refreshed) and
-the clusters' mean size. The assignment is resumable state. Where this differs from
-NGAME's official code (Extreme Classification Repository): there queries are clustered
-with a tree of balanced 2-means and clusters are refreshed every few epochs on an
-encoder's output; here plain spherical k-means on user vectors, clusters not balanced.
+the clusters' mean size; the k-means runs at the epoch's start, inside the epoch's
+training time (NGAME's code also counts its shortlist time as training time). The
+assignment is resumable state. Where this differs from NGAME's official code
+(Extreme-classification/ngame, ``_fit`` / ``update_shortlist``): there training
+points are clustered into fixed-size clusters, after a warm-up and at a refresh
+interval as here, optionally on a memory bank of the embeddings seen during the last
+epoch instead of re-encoding; here plain spherical k-means on freshly computed user
+vectors, clusters not balanced.
 """
 from __future__ import annotations
 

@@ -23,10 +23,13 @@ too (an exact [B, B + Q] lookup every step). No negative id is ever removed, so
 ``excludes_positives`` is False. ``items`` names every entry's item, so train.l2 also
 regularises the memory's items (their current embeddings): lower it for large memories.
 
-Where this differs from the papers: XBM stores embeddings and labels of a metric-learning
-batch and mines pairs against them; MoCo enqueues momentum-encoder keys. Here the entries
-are item vectors of the same model at an earlier step (no momentum encoder), used as
-softmax / CCL negatives.
+Where this differs from the official code (msight-tech/research-xbm, ``XBM`` and its
+trainer): there the memory holds metric-learning embeddings with their labels, is
+filled after ``START_ITERATION`` iterations, has no age limit, and feeds a second loss
+term (batch against memory) added with a weight; here the memory's entries join the
+batch's in one softmax / CCL over B + Q negatives, with an age limit. MoCo enqueues
+momentum-encoder keys; here the entries are the same model's item vectors at an
+earlier step (no momentum encoder).
 """
 from __future__ import annotations
 
