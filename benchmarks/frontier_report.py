@@ -112,7 +112,7 @@ def render(samplers: Path, steps: Path, quality: Path, out: Path) -> None:
                  "train+valid, no evaluation). `s / step (epoch)` divides the epoch's seconds, which include an "
                  "index refresh or a k-means at the epoch's start, by the steps run; `step phases` counts "
                  "sampling + forward + backward + optimizer only. A short first epoch over-weights a refresh: "
-                 "over a full epoch (351 steps of 2048) it is spread thin. Uptime before the first and after "
+                 "over a full epoch (396 steps of 2048 on train+valid) it is spread thin. Uptime before the first and after "
                  f"the last run: `{sd['runs'][0]['uptime_before']}` / `{sd['runs'][-1]['uptime_after']}`.", "",
                  *steps_table(sd), ""]
     text += ["## 4. Recipes for the Gowalla comparison", "",
