@@ -31,7 +31,19 @@ RecBole's sampler is fed a minimal stand-in for its Dataset (uid/iid fields,
 user/item counts, inter_feat) holding the same pairs, ids shifted by one for its
 [PAD]; its own code does all the sampling.
 
-Writes benchmarks/out/bench_samplers.json and prints a markdown table.
+Synthesised and model-refreshed samplers (mixgcf, mochi, ann, xbm) are timed the same
+way; for ``ann`` the index refresh (encode, faiss index, search of every user, exclusion)
+is timed apart from the per-batch draw (``refresh_s``, median of --refreshes calls), and
+``clustered`` batch order gets its own section: the k-means refresh apart from the
+per-epoch permutation (and that divided by the epoch's batches). ``xbm`` is timed with a
+full memory (warmed by as many calls as it takes); its count is the batch plus the memory.
+mixgcf on LightGCN scores with a random 3-layer LightGCN's step representations
+(propagated once, as a training step does). ``uptime`` is recorded before and after.
+
+    python benchmarks/bench_samplers.py --only mixgcf mochi ann xbm clustered \
+        --out benchmarks/results/frontier_samplers.json
+
+Writes benchmarks/out/bench_samplers.json (or --out) and prints a markdown table.
 """
 from __future__ import annotations
 
@@ -63,6 +75,7 @@ from recsys_neg.step import Step  # noqa: E402
 
 BATCH = 2048
 NUMS = (1, 100, 1000)
+# (label, sampler, params[, negatives per positive measured, scoring model])
 SAMPLERS = [
     ("uniform (exact exclusion)", "uniform", {}),
     ("uniform (no exclusion)", "uniform", {"exclude_positives": False}),
@@ -75,7 +88,16 @@ SAMPLERS = [
                                                            {"name": "uniform", "fraction": 0.5}]}),
     ("als_static top-200", "als_static", {"top_k": 200}),
     ("fn_aware(uniform)", "fn_aware", {"base": {"name": "uniform"}}),
+    ("mixgcf (MF, 64 candidates/negative)", "mixgcf", {"candidates": 64}, (1, 100), "mf"),
+    ("mixgcf (LightGCN 3 layers, 64 candidates/negative)", "mixgcf", {"candidates": 64}, (1, 10), "lightgcn"),
+    ("mochi (64 candidates, 16 hardest)", "mochi", {"candidates": 64, "hardest": 16}, NUMS, "mf"),
+    ("ann flat top-100", "ann", {"top_k": 100, "index": "flat"}, NUMS, "mf"),
+    ("ann ivf top-100 (nprobe 16)", "ann", {"top_k": 100, "index": "ivf"}, NUMS, "mf"),
+    ("ann hnsw top-100 (ef 128)", "ann", {"top_k": 100, "index": "hnsw"}, NUMS, "mf"),
+    ("xbm (memory 8192, shared)", "xbm", {"memory": 8192, "max_age": 1000}, (None,), "mf"),
 ]
+CLUSTERED = [("clustered (32 users/cluster, 10 iterations)", {"users_per_cluster": 32, "iterations": 10,
+                                                             "warmup_epochs": 0})]
 
 RECBOLE_SCRIPT = r'''
 import json, sys, time, statistics
@@ -167,6 +189,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the team machine is shared)")
     ap.add_argument("--budget-s", type=float, default=2.0, help="seconds of repeated calls per measurement")
     ap.add_argument("--only", nargs="*", help="sampler labels' first words to run (e.g. uniform dns)")
+    ap.add_argument("--refreshes", type=int, default=3, help="timed index refreshes / k-means runs")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/out/bench_samplers.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -179,38 +202,31 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_model({"name": "mf", "embedding_dim": 64, "sparse": True}, data).eval()
     step, scorer = Step(1, 0, g), ModelScorer(model, model.encode())
-    report = {"machine": {"load_avg_start": os.getloadavg(), "cpus": os.cpu_count(), "torch_threads": args.threads,
-                          "torch": torch.__version__, "data": data.summary()},
-              "batch": BATCH, "samplers": {}, "randint": {}, "ratios": {}}
+    report = {"machine": {"load_avg_start": os.getloadavg(), "uptime_start": uptime(), "cpus": os.cpu_count(),
+                          "torch_threads": args.threads, "torch": torch.__version__, "data": data.summary()},
+              "command": " ".join(["python", *sys.argv]), "batch": BATCH, "samplers": {}, "batching": {},
+              "randint": {}, "ratios": {}}
 
-    for label, name, params in SAMPLERS:
+    models = {"mf": model}
+    for entry in SAMPLERS:
+        label, name, params = entry[:3]
+        nums, kind = (entry[3], entry[4]) if len(entry) > 3 else (NUMS, "mf")
         if args.only and label.split()[0] not in args.only:
             continue
-        exclusion._SHARED.clear()
-        gc.collect()
-        before = rss()
-        t = time.perf_counter()
-        sampler = build_sampler(name, params, data, "cpu")
-        sampler.epoch_start(step)
-        build_s, build_mb = time.perf_counter() - t, (rss() - before) / 2**20
-        rows = {}
-        for num in NUMS:
-            base = rss()
-            mon = RSSPeak().start()
-            with torch.no_grad():
-                times, wall = timed_calls(lambda: sampler.sample(users, positives, num, step, scorer), args.budget_s)
-            peak_mb = (mon.stop() - base) / 2**20
-            med = statistics.median(times)
-            rows[num] = {"median_s": med, "median_wall_s": statistics.median(wall),
-                         "negatives_per_s": BATCH * num / med, "calls": len(times), "peak_call_mb": peak_mb}
-            print(f"{label:34s} num={num:5d} {BATCH * num / med / 1e6:9.2f} M/s CPU-time "
-                  f"({BATCH * num / statistics.median(wall) / 1e6:.2f} wall)  peak +{peak_mb:7.1f} MB "
-                  f"({len(times)} calls)", flush=True)
-        report["samplers"][label] = {"name": name, "params": params, "build_s": build_s, "build_mb": build_mb,
-                                     "per_num": rows}
-        del sampler
+        if kind not in models:
+            torch.manual_seed(0)
+            models[kind] = build_model({"name": kind, "embedding_dim": 64}, data).eval()
+        scorer = ModelScorer(models[kind], models[kind].encode())
+        report["samplers"][label] = bench_sampler(label, name, params, nums, models[kind], scorer, data, users,
+                                                  positives, step, args)
+    for label, params in CLUSTERED:
+        if args.only and label.split()[0] not in args.only:
+            continue
+        report["batching"][label] = bench_clustered(params, model, data, args)
 
     # uniform-with-exclusion vs torch.randint of the same shape, alternating call by call
+    if args.only and "uniform" not in args.only:
+        return finish(report, args)
     exclusion._SHARED.clear()
     uni = build_sampler({"name": "uniform"}, data, "cpu")
     for num in NUMS:
@@ -246,11 +262,88 @@ def main() -> None:
                 report["ratios"][f"recbole_popularity_over_ours/{num}"] = rb_p / ours_p["median_s"]
             print(f"RecBole num={num}: uniform {BATCH * num / rb_u / 1e6:.2f} M/s "
                   f"(ours {rb_u / ours_u:.1f}x faster), popularity {BATCH * num / rb_p / 1e6:.2f} M/s", flush=True)
+    finish(report, args)
+
+
+def finish(report: dict, args) -> None:
     report["machine"]["load_avg_end"] = os.getloadavg()
+    report["machine"]["uptime_end"] = uptime()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=str))
     print_table(report)
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def bench_sampler(label, name, params, nums, model, scorer, data, users, positives, step, args) -> dict:
+    """Build cost, per-call negatives/s and peak memory per count; a refreshing index's refresh apart."""
+    exclusion._SHARED.clear()
+    gc.collect()
+    before = rss()
+    t = time.perf_counter()
+    sampler = build_sampler({"name": name, **params}, data, "cpu", model=model)
+    sampler.epoch_start(step)
+    build_s, build_mb = time.perf_counter() - t, (rss() - before) / 2**20
+    entry = {"name": name, "params": params, "build_s": build_s, "build_mb": build_mb, "per_num": {}}
+    if hasattr(sampler, "refresh"):  # a model-refreshed index: its cost is per refresh, not per batch
+        base = rss()
+        mon = RSSPeak().start()
+        cpu, wall = timed_calls(lambda: sampler.refresh(step), 0.0, min_calls=args.refreshes,
+                                max_calls=args.refreshes)
+        entry.update(refresh_s=statistics.median(cpu), refresh_wall_s=statistics.median(wall),
+                     refresh_peak_mb=(mon.stop() - base) / 2**20)
+        print(f"{label:34s} refresh {entry['refresh_s']:.2f} s CPU-time ({entry['refresh_wall_s']:.2f} wall)",
+              flush=True)
+    for num in nums:
+        if num is None:  # the memory decides the count: fill it first
+            for t in range(params.get("memory", 8192) // BATCH + 2):
+                sampler.sample(users, positives, None, Step(1, t + 1, step.generator), scorer)
+        count = num if num is not None else None
+        base = rss()
+        mon = RSSPeak().start()
+        with torch.no_grad():
+            got = sampler.sample(users, positives, count, step, scorer)
+            times, wall = timed_calls(lambda: sampler.sample(users, positives, count, step, scorer), args.budget_s)
+        peak_mb = (mon.stop() - base) / 2**20
+        k = got.items.shape[1]
+        med = statistics.median(times)
+        row = {"median_s": med, "median_wall_s": statistics.median(wall), "negatives_per_s": BATCH * k / med,
+               "calls": len(times), "peak_call_mb": peak_mb, "negatives_per_row": k}
+        entry["per_num"][num if num is not None else "memory"] = row
+        print(f"{label:34s} num={k:5d} {BATCH * k / med / 1e6:9.2f} M/s CPU-time "
+              f"({BATCH * k / statistics.median(wall) / 1e6:.2f} wall)  peak +{peak_mb:7.1f} MB "
+              f"({len(times)} calls)", flush=True)
+    del sampler
+    return entry
+
+
+def bench_clustered(params, model, data, args) -> dict:
+    """k-means refresh vs the per-epoch permutation (and per batch), for the clustered batch order."""
+    from recsys_neg.batching import build_batching
+
+    order = build_batching({"name": "clustered", **params}, data, model=model)
+    n = data.n_train
+    g = torch.Generator().manual_seed(0)
+    base = rss()
+    mon = RSSPeak().start()
+    cpu, wall = timed_calls(lambda: order.cluster(Step(1, 0, g)), 0.0, min_calls=args.refreshes,
+                            max_calls=args.refreshes)
+    refresh_peak = (mon.stop() - base) / 2**20
+    perm_cpu, perm_wall = timed_calls(lambda: order.order(n, Step(1, 0, g)), args.budget_s)
+    shuffle_cpu, _ = timed_calls(lambda: torch.randperm(n, generator=g), args.budget_s)
+    batches = -(-n // BATCH)
+    entry = {"params": params, "kmeans_s": statistics.median(cpu), "kmeans_wall_s": statistics.median(wall),
+             "kmeans_peak_mb": refresh_peak, "order_s": statistics.median(perm_cpu),
+             "order_wall_s": statistics.median(perm_wall), "order_per_batch_s": statistics.median(perm_cpu) / batches,
+             "shuffle_s": statistics.median(shuffle_cpu), "clusters": int(order.clusters.max()) + 1,
+             "batches_per_epoch": batches}
+    print(f"clustered: k-means {entry['kmeans_s']:.2f} s CPU ({entry['clusters']} clusters), order "
+          f"{entry['order_s'] * 1e3:.1f} ms/epoch ({entry['order_per_batch_s'] * 1e6:.1f} us/batch; randperm "
+          f"{entry['shuffle_s'] * 1e3:.1f} ms)", flush=True)
+    return entry
 
 
 def print_table(report: dict) -> None:

@@ -72,6 +72,8 @@ def test_sampler_shapes_and_exclusion(name, params, dense_data, mf):
     assert rows in (1, users.shape[0]) and k >= 1
     for extra in (neg.log_q, neg.weight):
         assert extra is None or extra.shape[-1] == k
+    if neg.vectors is not None:  # synthesised negatives: one vector per named item
+        assert neg.vectors.shape[:2] == neg.items.shape and neg.vectors.shape[-1] == 8
     assert neg.items.min() >= 0 and neg.items.max() < dense_data.n_items
     if s.excludes_positives:
         assert rows == users.shape[0]
@@ -81,10 +83,14 @@ def test_sampler_shapes_and_exclusion(name, params, dense_data, mf):
 
 @pytest.mark.parametrize("name,params", SAMPLER_CASES, ids=IDS)
 def test_sampler_draws_repeat_under_a_seed(name, params, dense_data, mf):
-    a, b, c = (_draw(name, params, dense_data, mf, seed)[2].items for seed in (3, 3, 4))
+    draws = [_draw(name, params, dense_data, mf, seed) for seed in (3, 3, 4)]
+    a, b, c = (d[2].items for d in draws)
     assert torch.equal(a, b)
-    if name != "in_batch" or params:  # shared in-batch negatives are the batch itself: no randomness
+    if draws[0][0].random_draws:  # shared in-batch negatives (or a memory of them) are the batch: no randomness
         assert not torch.equal(a, c)
+    vectors = [d[2].vectors for d in draws]
+    if vectors[0] is not None:  # synthesised negatives repeat too
+        assert torch.equal(vectors[0], vectors[1])
 
 
 @pytest.mark.parametrize("name,params", SAMPLER_CASES, ids=IDS)

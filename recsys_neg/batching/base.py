@@ -24,6 +24,10 @@ class BatchOrder:
     def order(self, n: int, step: Step) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not define order()")
 
+    def diagnostics(self) -> dict[str, float]:
+        """Numbers logged with the epoch's record (a re-clustering's seconds …)."""
+        return {}
+
     def state_dict(self) -> dict:
         return {}
 

@@ -14,7 +14,9 @@ Every draw uses ``step.generator``; samplers that choose by score call
 The number of negatives is the sampler's own parameter (``num_negatives``);
 composite samplers (mixed parts, a wrapped base) pass their own counts.
 A sampler with state that a resumed run needs (a refreshed index) returns it
-from ``state_dict``: tensors and plain values only.
+from ``state_dict``: tensors and plain values only. ``diagnostics()`` reports
+numbers worth logging per epoch (an index's refresh cost and staleness), as a
+loss's does.
 """
 from __future__ import annotations
 
@@ -73,8 +75,17 @@ class NegativeSampler:
                scorer: Scorer | None = None) -> Negatives:
         raise NotImplementedError(f"{type(self).__name__} does not define sample()")
 
+    @property
+    def random_draws(self) -> bool:
+        """False for samplers whose negatives follow from the batch alone (shared in-batch, a memory)."""
+        return True
+
     def epoch_start(self, step: Step) -> None:
         """For samplers with per-epoch state (refreshing an index, schedules)."""
+
+    def diagnostics(self) -> dict[str, float]:
+        """Numbers logged with the epoch's record (refresh seconds, staleness …)."""
+        return {}
 
     def state_dict(self) -> dict:
         return {}
@@ -87,6 +98,14 @@ class NegativeSampler:
 def require_scorer(scorer: Scorer | None, name: str) -> Scorer:
     if scorer is None:
         raise ValueError(f"the {name} sampler chooses by model score: pass a scorer")
+    return scorer
+
+
+def require_representations(scorer: Scorer | None, name: str):
+    """The step's ``Representations`` (vectors with gradient), for samplers that synthesise negatives."""
+    if scorer is None or not hasattr(scorer, "item_layers"):
+        raise ValueError(f"the {name} sampler synthesises negatives from the step's representations: "
+                         "pass the step's scorer (models.base.ModelScorer)")
     return scorer
 
 

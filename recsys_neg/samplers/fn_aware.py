@@ -75,9 +75,13 @@ class FNAwareSampler(NegativeSampler):
     def sample(self, users, positives, num, step, scorer=None):
         scorer = require_scorer(scorer, "fn_aware")
         neg = self.base.sample(users, positives, num, step, scorer)
-        neg_scores = scores_in_chunks(scorer, users, neg.items)
+        if neg.vectors is not None:  # synthesised negatives: weigh what the step will score
+            with torch.no_grad():
+                neg_scores = scorer.scores_of(users, neg.vectors)
+        else:
+            neg_scores = scores_in_chunks(scorer, users, neg.items)
         pos_scores = scorer(users, positives) if self.params.relative else None
         w = false_negative_weights(neg_scores, pos_scores, self.params)
         if neg.weight is not None:
             w = w * neg.weight
-        return Negatives(neg.items, log_q=neg.log_q, weight=w)
+        return Negatives(neg.items, log_q=neg.log_q, weight=w, vectors=neg.vectors)

@@ -61,6 +61,10 @@ class InBatchSampler(NegativeSampler):
                                        self.device)
         self.positive_set = self.fallback.exclusion.positives if params.exclude_positives else None
 
+    @property
+    def random_draws(self) -> bool:
+        return not self.params.shared
+
     def forbidden(self, users: torch.Tensor, positives: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """[B, K] True where items[b, k] may not be a negative of row b."""
         bad = items == positives.unsqueeze(1)

@@ -6,7 +6,9 @@ Each part gets floor(fraction * num) negatives of every row; the slots left over
 probability proportional to its leftover share, so every part's expected share
 is exactly its fraction (with one negative, a 50/50 mix picks per row).
 The mixture's proposal has no closed form from the parts, so ``log_q`` is
-dropped; parts' weights are kept (1 where a part gives none).
+dropped; parts' weights are kept (1 where a part gives none). When a part
+synthesises its negatives (``vectors``: mixgcf, mochi), the other parts' items are
+looked up through the step's representations so every slot carries a vector.
 """
 from __future__ import annotations
 
@@ -43,8 +45,8 @@ def expand_rows(neg: Negatives, rows: int) -> Negatives:
     """A shared [1, K] draw as [rows, K], so parts can be concatenated per row."""
     if neg.items.shape[0] == rows:
         return neg
-    grow = lambda t: None if t is None else t.expand(rows, -1)  # noqa: E731
-    return Negatives(neg.items.expand(rows, -1), grow(neg.log_q), grow(neg.weight))
+    grow = lambda t: None if t is None else t.expand(rows, *([-1] * (t.dim() - 1)))  # noqa: E731
+    return Negatives(neg.items.expand(rows, -1), grow(neg.log_q), grow(neg.weight), grow(neg.vectors))
 
 
 @SAMPLERS.register("mixed")
@@ -82,12 +84,13 @@ class MixedSampler(NegativeSampler):
         b = users.shape[0]
         fixed, share = self.counts(num)
         left = num - sum(fixed)
-        items, weights = [], []
+        items, weights, vectors = [], [], []
         for sampler, k in zip(self.parts, fixed):
             if k:
                 neg = expand_rows(sampler.sample(users, positives, k, step, scorer), b)
                 items.append(neg.items)
                 weights.append(neg.weight)
+                vectors.append(neg.vectors)
         if left:
             # Each leftover slot: every part proposes one negative, one part is chosen.
             share_dev = share.float().to(users.device)  # the generator lives on the batch's device
@@ -96,6 +99,7 @@ class MixedSampler(NegativeSampler):
             extra_items = torch.empty((b, left), dtype=torch.long, device=users.device)
             extra_w = torch.ones((b, left), device=users.device)
             any_w = False
+            proposals = []
             for j, sampler in enumerate(self.parts):
                 if share[j] <= 0:
                     continue
@@ -104,10 +108,27 @@ class MixedSampler(NegativeSampler):
                 extra_items[mine] = neg.items[mine]
                 if neg.weight is not None:
                     extra_w[mine], any_w = neg.weight[mine], True
+                proposals.append((mine, neg))
             items.append(extra_items)
             weights.append(extra_w if any_w else None)
+            vectors.append(chosen_vectors(proposals, scorer)
+                           if any(n.vectors is not None for _, n in proposals) else None)
         out_items = torch.cat(items, dim=1)
+        out_vectors = None
+        if any(v is not None for v in vectors):
+            out_vectors = torch.cat([scorer.item_vectors(t) if v is None else v for t, v in zip(items, vectors)],
+                                    dim=1)
         if all(w is None for w in weights):
-            return Negatives(out_items)
+            return Negatives(out_items, vectors=out_vectors)
         full = [torch.ones(t.shape, device=users.device) if w is None else w for t, w in zip(items, weights)]
-        return Negatives(out_items, weight=torch.cat(full, dim=1))
+        return Negatives(out_items, weight=torch.cat(full, dim=1), vectors=out_vectors)
+
+
+def chosen_vectors(proposals, scorer) -> torch.Tensor:
+    """[B, left, d]: per leftover slot, the vector of the part chosen for it (looked up where
+    that part gave ids only)."""
+    parts = [n.vectors if n.vectors is not None else scorer.item_vectors(n.items) for _, n in proposals]
+    out = torch.zeros_like(parts[0])
+    for (mine, _), vec in zip(proposals, parts):
+        out = torch.where(mine.unsqueeze(-1), vec, out)
+    return out

@@ -113,6 +113,7 @@ class Trainer:
             in_epoch = None
             improved = self._validate(epoch, record, out_of_time)
             record.update(self.loss_fn.diagnostics())
+            record.update({**self.sampler.diagnostics(), **self.batching.diagnostics()})
             record.update(self.hooks.epoch_metrics(epoch))
             result.history.append(record)
             self.epochs_done = epoch
@@ -134,11 +135,13 @@ class Trainer:
         self.model.train()
         n, bs = users_all.shape[0], self.cfg.batch_size
         if in_epoch is None:
+            t_start = time.perf_counter()  # an index refresh or re-clustering is training time too
             start = Step(epoch, self.global_step, self.generator)
             self.sampler.epoch_start(start)
             self.selector.epoch_start(start)
             self.hooks.epoch_start(epoch)
             in_epoch = _EpochProgress(self.batching.order(n, start).to(self.device))
+            in_epoch.seconds = time.perf_counter() - t_start
         self._current = in_epoch
         timer = PhaseTimer(self.device, self._clock)
         timer.totals = dict(in_epoch.phases)
