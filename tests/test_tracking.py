@@ -159,8 +159,8 @@ def test_killed_runs_leave_the_store_usable_and_marked(store, tmp_path):
         term, kill = procs
         term.send_signal(signal.SIGTERM)
         kill.send_signal(signal.SIGKILL)
-        assert term.wait(60) == 130, term.stderr.read()[-3000:]
-        assert kill.wait(60) == -signal.SIGKILL
+        assert term.wait(180) == 130, term.stderr.read()[-3000:]
+        assert kill.wait(180) == -signal.SIGKILL
     finally:
         for p in procs:
             if p.poll() is None:
