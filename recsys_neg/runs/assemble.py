@@ -93,5 +93,6 @@ def build_parts(cfg: PipelineConfig, base_dir: Path | None = None, df=None,
     selector = POSITIVES.build(cfg.positives, data=data, device=device, loss=loss, sampler=sampler)
     batching = BATCHING.build(cfg.batching, data=data, device=device, model=model)
     evaluator = Evaluator(data, ks=cfg.eval.ks, metrics=cfg.eval.metrics,
-                          batch_size=cfg.eval.batch_size, device=device)
+                          batch_size=cfg.eval.batch_size, device=device,
+                          beyond_accuracy=cfg.eval.beyond_accuracy, sampled=cfg.eval.sampled)
     return Parts(data, model, sampler, selector, loss, evaluator, device, batching)
