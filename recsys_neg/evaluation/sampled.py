@@ -16,10 +16,11 @@ The user's N items are shared by its relevant items (one draw per user, not per 
 the marginal of each item's ranking is the same, at a fraction of the cost).
 
 Why only on request: sampled metrics are not consistent with full ranking. Krichene &
-Rendle (KDD 2020, "On Sampled Metrics for Item Recommendation") show that with few
-sampled items they can order two models differently from the full-ranking metric they
-are named after, and that at small K they measure little more than AUC. They are here to
-compare with papers that report them, not to choose models.
+Rendle (KDD 2020, "On Sampled Metrics for Item Recommendation") show that they do not
+preserve "A is better than B" of the full-ranking metric they are named after, not even in
+expectation, and that as the sample shrinks all metrics collapse towards AUC. Their
+corrected estimators are not applied here. These are for comparing with papers that
+report sampled metrics, not for choosing models.
 """
 from __future__ import annotations
 
