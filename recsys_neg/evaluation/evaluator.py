@@ -39,7 +39,7 @@ class EvalResult:
     values when they were asked for (their names say ``sampled<N>_``); ``sampled`` their means.
     ``beyond``: catalogue-level metrics of the lists (no per-user values), ``beyond_info`` where
     the head and popularity buckets fall. ``top_items[j]``: user ``users[j]``'s top Kmax items
-    (internal indices, best first; -1 where fewer than Kmax items were left unmasked).
+    (internal indices, best first; -1 in a place whose score was -inf: masked, or unscored by a list).
     """
 
     split: str
