@@ -79,17 +79,55 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML file."),
 
 
 @app.command()
-def evaluate(path: Path = typer.Argument(..., help="A run folder or a checkpoint file."),
-             split: List[str] = typer.Option(["valid", "test"], "--split", help="Splits to evaluate.")) -> None:
-    """Re-evaluate a saved run with full ranking and print its metrics as JSON."""
-    from .runs.saved import evaluate_saved
-
+def evaluate(path: Optional[Path] = typer.Argument(None, help="A run folder or a checkpoint file."),
+             split: List[str] = typer.Option([], "--split", help="Splits to evaluate (default: valid and test; "
+                                                                  "test for --recommendations)."),
+             recommendations: Optional[Path] = typer.Option(
+                 None, "--recommendations", help="Top-K lists made elsewhere (CSV/TSV/Parquet: user, item, "
+                                                 "rank or score; raw ids). Needs --data."),
+             data: Optional[Path] = typer.Option(None, "--data", help="Pipeline file or run folder whose data "
+                                                                      "and eval settings the lists are scored on."),
+             out: Optional[Path] = typer.Option(None, "--out", help="Output folder for --recommendations "
+                                                                    "(default: <output_dir>/recommendations-<file>-<stamp>)."),
+             set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+             strict: bool = typer.Option(False, "--strict", help="Unknown users or items are errors, not reported "
+                                                                 "and left out.")) -> None:
+    """Re-evaluate a saved run, or evaluate a recommendations file, with full ranking; prints JSON."""
     try:
-        out = evaluate_saved(path, tuple(split))
+        if recommendations is not None:
+            _evaluate_recommendations(recommendations, data, split, out, set_, strict, path)
+            return
+        if path is None:
+            raise RecsysNegError("give a run folder or checkpoint, or --recommendations FILE --data PIPELINE_OR_RUN")
+        from .runs.saved import evaluate_saved
+
+        out_json = evaluate_saved(path, tuple(split or ("valid", "test")))
     except RecsysNegError as err:
         _fail(err)
         return
-    typer.echo(json.dumps(out, indent=2))
+    typer.echo(json.dumps(out_json, indent=2))
+
+
+def _evaluate_recommendations(file: Path, data: Optional[Path], split: list[str], out: Optional[Path],
+                              overrides: list[str], strict: bool, path: Optional[Path]) -> None:
+    import warnings
+
+    from .evaluation.external import RecommendationsWarning, evaluate_recommendations
+
+    if data is None or path is not None or len(split) > 1:
+        raise RecsysNegError("--recommendations takes --data PIPELINE_OR_RUN_DIR, one --split at most and no "
+                             "run folder argument")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RecommendationsWarning)
+        run = evaluate_recommendations(file, data, (split or ["test"])[0], out_dir=out, overrides=overrides,
+                                       strict=strict)
+    for w in caught:
+        if issubclass(w.category, RecommendationsWarning):
+            typer.secho(f"warning: {w.message}", fg="yellow", err=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    typer.echo(json.dumps({**run.result.to_dict(), "recommendations": run.report.to_dict()}, indent=2))
+    typer.echo(str(run.out_dir / "metrics.json"))
 
 
 @datasets_app.callback(invoke_without_command=True)

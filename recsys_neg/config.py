@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
+from typing_extensions import Annotated
 
 from .data.config import DataConfig
 from .errors import ConfigError
+from .evaluation.options import BeyondAccuracyOptions, SampledOptions, optional_section
 from .metric_key import MetricField, MetricKey
 from .registry import Params, Registry, format_validation_error, lazy_component_field
 
@@ -90,6 +92,10 @@ class EvalConfig(Strict):
     metrics: list[str] = ["recall", "ndcg", "precision", "hit", "mrr", "map"]
     batch_size: int = Field(4096, ge=1)
     test: bool = Field(True, description="evaluate the test split once, after training")
+    beyond_accuracy: Annotated[BeyondAccuracyOptions | None, BeforeValidator(optional_section)] = Field(
+        None, description="true or {head_share, buckets}: catalogue-level metrics of the test top-K lists")
+    sampled: Annotated[SampledOptions | None, BeforeValidator(optional_section)] = Field(
+        None, description="{negatives, seed}: also sampled metrics on the test split, labelled sampled<N>_")
 
     @model_validator(mode="after")
     def _cutoffs(self) -> "EvalConfig":

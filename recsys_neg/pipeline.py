@@ -37,6 +37,7 @@ class RunResult:
     stopped: str = ""
     train_seconds: float = 0.0
     run_id: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)  # test beyond_accuracy / sampled, as in metrics.json
 
 
 def make_tracker(cfg: PipelineConfig, tracking_uri: str | None = None, parent_run_id: str | None = None,
@@ -76,20 +77,21 @@ def run_pipeline(cfg: PipelineConfig, base_dir: Path | None = None, *, df=None,
                           hooks=[*hooks, *noise_hooks(data, parts.model, parts.loss, out_dir)],
                           headline=[str(MetricKey("recall", 20)), str(MetricKey("ndcg", 20))])
         fit = trainer.fit(resume)
-        test = _test(cfg, parts, fit, out_dir, tracker)
+        test, extras = _test(cfg, parts, fit, out_dir, tracker)
         summary = {
             "name": cfg.name, "data": data.summary(), "best_epoch": fit.best_epoch,
             "stopped": fit.stopped, "train_seconds": fit.seconds, "eval_seconds": fit.eval_seconds,
             "valid": fit.best_valid, "test": test, "history": fit.history, "run_id": tracker.run_id,
             "protocol": {"split": "test", "ranking": "full",
                          "masked": ["train"] + (["valid"] if data.valid is not None else [])},
+            **extras,
         }
         write_json(out_dir / METRICS_FILE, summary)
         log_run_outputs(tracker, out_dir, fit.history, fit.checkpoint,
                         cfg.tracking.log_checkpoint, cfg.tracking.plots)
         status = "FINISHED"
         return RunResult(out_dir, fit.best_valid, test, fit.history, fit.best_epoch, fit.stopped,
-                         fit.seconds, tracker.run_id)
+                         fit.seconds, tracker.run_id, extras)
     except KeyboardInterrupt:
         status = "KILLED"
         raise
@@ -132,16 +134,20 @@ def _check_resumable(state: dict, resolved: dict, data: Interactions, out_dir: P
                           f"vs {state.get('data_fingerprint')}); refusing to resume")
 
 
-def _test(cfg: PipelineConfig, parts: Parts, fit, out_dir: Path, tracker: Tracker) -> dict[str, float]:
+def _test(cfg: PipelineConfig, parts: Parts, fit, out_dir: Path, tracker: Tracker
+          ) -> tuple[dict[str, float], dict[str, Any]]:
+    """Test metrics, and the beyond-accuracy / sampled sections of metrics.json when configured."""
     if fit.checkpoint is not None:
         parts.model.load_state_dict(load_checkpoint(fit.checkpoint, parts.device)["model_state"])
     if not (cfg.eval.test and parts.data.test is not None):
-        return {}
+        return {}, {}
     res = parts.evaluator.evaluate(parts.model, "test")
     res.per_user_frame().to_csv(out_dir / "test_per_user.csv", index=False)
-    tracker.log_metrics({MetricKey.parse(k).tracked("test"): v for k, v in res.metrics.items()},
+    extras = {k: v for k, v in res.to_dict().items() if k in ("beyond_accuracy", "sampled")}
+    tracked = {**res.metrics, **res.beyond, **res.sampled}
+    tracker.log_metrics({MetricKey.parse(k).tracked("test"): v for k, v in tracked.items() if v == v},
                         step=fit.best_epoch)
-    return res.metrics
+    return res.metrics, extras
 
 
 __all__ = ["RunResult", "make_tracker", "run_pipeline", "close_run", "BEST"]

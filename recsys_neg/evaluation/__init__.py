@@ -5,6 +5,7 @@ _EXPORTS = {
     "DEFAULT_METRICS": ".evaluator", "EvalResult": ".evaluator", "Evaluator": ".evaluator",
     "METRICS": ".metrics", "compute_metrics": ".metrics", "metric_name": ".metrics",
     "parse_ks": ".metrics", "parse_metric_name": ".metrics", "parse_metrics": ".metrics",
+    "beyond_accuracy": ".beyond", "evaluate_recommender": ".external", "evaluate_recommendations": ".external",
 }
 
 

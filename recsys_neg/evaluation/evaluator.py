@@ -4,11 +4,16 @@ Inside one ``model.ranking()`` block, per batch of users the work is one
 ``rank(users)`` call, a masked fill of the known items, ``torch.topk`` and a
 vectorised relevance lookup; the metrics then run on the small [B, Kmax] hit
 matrix. Anything with a ``ranking()`` context manager can be evaluated.
+
+On request (and by default only when ``extras`` is left on: the trainer's validations turn
+it off) the same ranking pass also yields catalogue-level beyond-accuracy metrics of the
+top-K lists (``beyond.py``) and sampled metrics (``sampled.py``), kept apart from the
+full-ranking means. Every result carries the top-K lists themselves (``top_items``).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
@@ -18,14 +23,24 @@ import torch
 
 from ..data.interactions import Interactions
 from ..errors import ConfigError, TrainingError
+from . import sampled as sampled_metrics
+from .beyond import beyond_accuracy, describe_groups
 from .metrics import compute_metrics, metric_name, parse_metrics
+from .options import BeyondAccuracyOptions, SampledOptions
 
 DEFAULT_METRICS = ("recall", "ndcg", "precision", "hit", "mrr", "map")
 
 
 @dataclass
 class EvalResult:
-    """Means over the evaluated users plus the per-user values behind them."""
+    """Means over the evaluated users plus the per-user values behind them.
+
+    ``metrics``: full-ranking means only. ``per_user`` also holds the sampled metrics' per-user
+    values when they were asked for (their names say ``sampled<N>_``); ``sampled`` their means.
+    ``beyond``: catalogue-level metrics of the lists (no per-user values), ``beyond_info`` where
+    the head and popularity buckets fall. ``top_items[j]``: user ``users[j]``'s top Kmax items
+    (internal indices, best first; -1 in a place whose score was -inf: masked, or unscored by a list).
+    """
 
     split: str
     metrics: dict[str, float]
@@ -33,6 +48,11 @@ class EvalResult:
     users: np.ndarray
     n_users_skipped: int
     seconds: float
+    top_items: np.ndarray | None = None
+    beyond: dict[str, float] = field(default_factory=dict)
+    beyond_info: dict = field(default_factory=dict)
+    sampled: dict[str, float] = field(default_factory=dict)
+    sampled_info: dict = field(default_factory=dict)
 
     @property
     def n_users(self) -> int:
@@ -42,13 +62,18 @@ class EvalResult:
         return self.metrics[name]
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "split": self.split,
             "metrics": {k: float(v) for k, v in self.metrics.items()},
             "n_users": self.n_users,
             "skipped": int(self.n_users_skipped),
             "seconds": float(self.seconds),
         }
+        if self.beyond:
+            out["beyond_accuracy"] = {"metrics": dict(self.beyond), "settings": self.beyond_info}
+        if self.sampled:
+            out["sampled"] = {"metrics": dict(self.sampled), "settings": self.sampled_info}
+        return out
 
     def per_user_frame(self) -> pd.DataFrame:
         """One row per evaluated user, for paired significance tests between runs."""
@@ -97,6 +122,8 @@ class Evaluator:
         metrics: Iterable[str] = DEFAULT_METRICS,
         batch_size: int = 4096,
         device: str | torch.device = "cpu",
+        beyond_accuracy: BeyondAccuracyOptions | bool | dict | None = None,
+        sampled: SampledOptions | dict | None = None,
     ):
         self.interactions = interactions
         self.specs = parse_metrics(metrics, ks)
@@ -110,6 +137,13 @@ class Evaluator:
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.names = [metric_name(m, k) for m, k in self.specs]
+        self.beyond_options = (None if beyond_accuracy in (None, False)
+                               else BeyondAccuracyOptions.model_validate(beyond_accuracy))
+        self.sampled_options = None if sampled is None else SampledOptions.model_validate(sampled)
+        if self.sampled_options is not None and self.sampled_options.negatives < self.kmax:
+            raise ConfigError(f"eval.sampled.negatives={self.sampled_options.negatives} must be at least the "
+                              f"largest K ({self.kmax}): a relevant item ranked among N sampled items has a "
+                              f"rank of at most N + 1")
         self._cache: dict[str, tuple[_CSRTensors, _CSRTensors, np.ndarray]] = {}
 
     def _split_tensors(self, split: str) -> tuple[_CSRTensors, _CSRTensors, np.ndarray]:
@@ -130,10 +164,11 @@ class Evaluator:
         return self._cache[split]
 
     def evaluate(self, model, split: str = "valid",
-                 users: Iterable[int] | np.ndarray | None = None) -> EvalResult:
+                 users: Iterable[int] | np.ndarray | None = None, extras: bool = True) -> EvalResult:
         """Rank all items for every user (or ``users``) with items in ``split``.
 
         ``EvalResult.users`` is sorted and free of duplicates; ``per_user`` follows it.
+        ``extras=False`` skips the beyond-accuracy and sampled metrics even when configured.
         """
         t0 = time.perf_counter()
         known, target, n_rel_all = self._split_tensors(split)
@@ -150,11 +185,19 @@ class Evaluator:
                 raise ValueError(f"eval users must lie in [0, {n_users})")
         eval_users = candidates[n_rel_all[candidates] > 0]
 
-        chunks: dict[str, list[torch.Tensor]] = {name: [] for name in self.names}
+        sampling = self.sampled_options if extras else None
+        names = self.names + (sampled_metrics.metric_names(sampling.negatives, self.ks) if sampling else [])
+        chunks: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+        tops: list[torch.Tensor] = []
         with model.ranking() as rank, torch.no_grad():
             all_users = torch.from_numpy(eval_users).to(rank.device)
+            generator = None
+            if sampling is not None:
+                generator = torch.Generator(device=rank.device).manual_seed(sampling.seed)
             for lo in range(0, len(all_users), self.batch_size):
-                values = self._batch(rank, all_users[lo:lo + self.batch_size], known, target)
+                values, top = self._batch(rank, all_users[lo:lo + self.batch_size], known, target,
+                                          sampling, generator)
+                tops.append(top.cpu())
                 for name, v in values.items():
                     chunks[name].append(v)
 
@@ -163,14 +206,35 @@ class Evaluator:
             for name, parts in chunks.items()
         }
         means = {name: (float(v.mean()) if len(v) else float("nan")) for name, v in per_user.items()}
-        return EvalResult(
-            split=split, metrics=means, per_user=per_user, users=eval_users,
+        top_items = torch.cat(tops).numpy() if tops else np.zeros((0, self.kmax), np.int64)
+        result = EvalResult(
+            split=split, metrics={n: means[n] for n in self.names}, per_user=per_user, users=eval_users,
             n_users_skipped=int(len(candidates) - len(eval_users)),
-            seconds=time.perf_counter() - t0,
+            seconds=0.0, top_items=top_items,
         )
+        if sampling is not None:
+            result.sampled = {n: means[n] for n in names[len(self.names):]}
+            result.sampled_info = {"negatives": sampling.negatives, "seed": sampling.seed,
+                                   "candidates": "uniform without replacement over the user's non-relevant, "
+                                                 "unmasked items; one draw per user; ties count against the "
+                                                 "relevant item"}
+        if extras and self.beyond_options is not None:
+            self._beyond(result, split)
+        result.seconds = time.perf_counter() - t0
+        return result
 
-    def _batch(self, rank, users: torch.Tensor,
-               known: _CSRTensors, target: _CSRTensors) -> dict[str, torch.Tensor]:
+    def _beyond(self, result: EvalResult, split: str) -> None:
+        data, opts = self.interactions, self.beyond_options
+        relevant = data.split(split)[result.users]
+        result.beyond = beyond_accuracy(result.top_items, data.item_popularity, self.ks, data.n_users,
+                                        relevant, opts)
+        result.beyond_info = {**describe_groups(data.item_popularity, opts), "users": result.n_users,
+                              "popularity": "training interactions per item"}
+
+    def _batch(self, rank, users: torch.Tensor, known: _CSRTensors, target: _CSRTensors,
+               sampling: SampledOptions | None = None, generator: torch.Generator | None = None
+               ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Per-user metric values of a batch, and its top-Kmax items (-1 where the score is -inf)."""
         scores = rank(users)
         if scores.shape != (len(users), self.interactions.n_items):
             raise ValueError(f"ranking returned shape {tuple(scores.shape)}, "
@@ -195,5 +259,14 @@ class Evaluator:
         query = torch.arange(len(users), device=users.device).unsqueeze(1) * n_items + top_idx
         pos = torch.searchsorted(keys, query).clamp(max=max(len(keys) - 1, 0))
         hits = keys[pos] == query
-        hits &= top_vals != float("-inf")  # a masked item is never a hit, even if it is also in the target
-        return compute_metrics(hits, n_rel, self.specs)
+        filled = top_vals != float("-inf")
+        hits &= filled  # a masked item is never a hit, even if it is also in the target
+        values = compute_metrics(hits, n_rel, self.specs)
+        if sampling is not None:
+            # sampled items come from the full ranking's candidates that are not relevant
+            candidates = sampled_metrics.sample_candidates(
+                torch.cat([rows, rel_rows]), torch.cat([cols, rel_cols]), len(users), n_items,
+                sampling.negatives, generator)
+            ranks = sampled_metrics.sampled_ranks(scores, candidates, rel_rows, rel_cols)
+            values.update(sampled_metrics.per_user_metrics(ranks, rel_rows, n_rel, sampling.negatives, self.ks))
+        return values, torch.where(filled, top_idx, torch.full_like(top_idx, -1))

@@ -55,6 +55,7 @@ class Model(nn.Module):
     Params = Params
     trainable = True
     self_training = False
+    max_epochs: int | None = None  # a closed form fits in its first epoch; more is refused at assembly
     similarity = "dot"  # or "cosine": how user and item vectors become a score
 
     def __init__(self, data: Interactions, params: Params):

@@ -68,6 +68,16 @@ def check_against_data(cfg: PipelineConfig, data: Interactions) -> None:
     if data.n_train == 0:
         raise ConfigError(f"data: the training split of {data.name} is empty")
     check_negatives(cfg.sampler, data)
+    check_epochs(cfg)
+
+
+def check_epochs(cfg: PipelineConfig) -> None:
+    """A model fitted in closed form would only repeat its fit (and its checkpoints) in later epochs."""
+    name = MODELS.name_of(cfg.model)
+    limit = MODELS.get(name).max_epochs
+    if limit is not None and cfg.train.epochs > limit:
+        raise ConfigError(f"train.epochs={cfg.train.epochs}: model {name!r} is fitted in closed form in "
+                          f"{limit} epoch; later epochs would only repeat it. Set train.epochs: {limit}.")
 
 
 def build_parts(cfg: PipelineConfig, base_dir: Path | None = None, df=None,
@@ -83,5 +93,6 @@ def build_parts(cfg: PipelineConfig, base_dir: Path | None = None, df=None,
     selector = POSITIVES.build(cfg.positives, data=data, device=device, loss=loss, sampler=sampler)
     batching = BATCHING.build(cfg.batching, data=data, device=device, model=model)
     evaluator = Evaluator(data, ks=cfg.eval.ks, metrics=cfg.eval.metrics,
-                          batch_size=cfg.eval.batch_size, device=device)
+                          batch_size=cfg.eval.batch_size, device=device,
+                          beyond_accuracy=cfg.eval.beyond_accuracy, sampled=cfg.eval.sampled)
     return Parts(data, model, sampler, selector, loss, evaluator, device, batching)

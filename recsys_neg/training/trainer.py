@@ -206,7 +206,7 @@ class Trainer:
             return False
         self._validated_at = result.seconds
         t0 = time.perf_counter()
-        valid = self.evaluator.evaluate(self.model, "valid")
+        valid = self.evaluator.evaluate(self.model, "valid", extras=False)  # no sampled/beyond per epoch
         record["eval_seconds"] = time.perf_counter() - t0
         result.eval_seconds += record["eval_seconds"]
         record.update({f"valid_{k}": v for k, v in valid.metrics.items()})
