@@ -17,12 +17,14 @@ OpenMP's default spinning: other trainings sharing the machine. Every figure is 
 median of ``--repeats`` runs, with the 1-minute load average read before each run.
 
     python benchmarks/bench_threads.py --gowalla ../shared/datasets/gowalla --out benchmarks/results
+    python benchmarks/bench_threads.py --render benchmarks/results/threads.json
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -105,7 +107,7 @@ def measure_quickstart(env: dict, threads: int | None, out_dir: str, timeout: fl
         cmd += ["--set", f"train.threads={threads}"]
     stdout, wall = run(cmd, env, timeout)
     metrics = json.loads(Path(stdout.strip().splitlines()[-1]).read_text())
-    return {"train_s": metrics["train_seconds"], "command_s": wall}
+    return {"train_s": metrics["train_seconds"], "command_s": wall, "threads_used": metrics.get("threads")}
 
 
 def measure_worker(what: str, model: str, steps: int, gowalla: str, env: dict, threads: int | None,
@@ -134,6 +136,43 @@ def workloads(args) -> list[tuple[str, callable]]:
     return out
 
 
+UNITS = {"quickstart": ("command_s", "s (whole command)"), "mf_step": ("step_ms", "ms / step"),
+         "lightgcn_step": ("step_ms", "ms / step"), "eval": ("eval_s", "s (all users)")}
+
+
+def render(path: Path) -> None:
+    """Markdown from the JSON: per workload, each setting idle and busy, and its ratio to 1 thread."""
+    doc = json.loads(path.read_text())
+    rows = doc["rows"]
+    lines = [f"Median of {doc['meta']['repeats']} fresh processes each; busy = {doc['meta']['busy_processes']} other "
+             "processes running 2-thread torch matrix products with OpenMP's default spinning. "
+             "Command: `python benchmarks/bench_threads.py --gowalla ../shared/datasets/gowalla`. "
+             f"`uptime` at the end: {doc['meta']['uptime_end'].strip()}", ""]
+    for workload, (key, unit) in UNITS.items():
+        mine = [r for r in rows if r["workload"] == workload]
+        if not mine:
+            continue
+        lines += [f"**{workload}** ({unit}; in brackets: time relative to 1 thread in the same condition)", "",
+                  "| setting | idle | busy | threads chosen (default) |", "|---|---|---|---|"]
+        base = {c: next((r.get(key) for r in mine if r["condition"] == c and r["setting"] == "1 thread"), None)
+                for c in ("idle", "busy")}
+        for setting in SETTINGS:
+            cells = []
+            for c in ("idle", "busy"):
+                r = next((r for r in mine if r["condition"] == c and r["setting"] == setting), None)
+                if r is None or key not in r:
+                    cells.append("timeout" if r else "—")
+                    continue
+                rel = f" ({r[key] / base[c]:.2f}×)" if base[c] else ""
+                cells.append(f"{r[key]:.2f}{rel}")
+            chosen = {c: r.get("threads_used") for r in mine for c in ("idle", "busy")
+                      if r["condition"] == c and r["setting"] == setting} if setting == "default" else {}
+            lines.append(f"| {setting} | {cells[0]} | {cells[1]} | "
+                         f"{', '.join(f'{c}: {v}' for c, v in chosen.items() if v) or ''} |")
+        lines.append("")
+    path.with_suffix(".md").write_text("\n".join(lines))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gowalla", default="../shared/datasets/gowalla")
@@ -141,7 +180,12 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--busy-processes", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    ap.add_argument("--render", type=Path, help="only regenerate the markdown from this JSON")
     args = ap.parse_args()
+    if args.render:
+        render(args.render)
+        return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally below stops the load processes
     rows = []
     for condition in ("idle", "busy"):
         load = start_load(args.busy_processes) if condition == "busy" else []
@@ -171,7 +215,8 @@ def main() -> None:
     meta = {"cpus": os.cpu_count(), "uptime_end": subprocess.run(["uptime"], capture_output=True, text=True).stdout,
             "repeats": args.repeats, "busy_processes": args.busy_processes}
     (args.out / "threads.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print(f"wrote {args.out / 'threads.json'}")
+    render(args.out / "threads.json")
+    print(f"wrote {args.out / 'threads.json'} and threads.md")
 
 
 if __name__ == "__main__":

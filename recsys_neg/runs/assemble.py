@@ -38,6 +38,7 @@ class Parts:
     evaluator: Evaluator
     device: torch.device
     batching: Any = None
+    threads: int = 1
 
 
 def check_negatives(params, data: Interactions, path: str = "sampler") -> None:
@@ -83,7 +84,7 @@ def check_epochs(cfg: PipelineConfig) -> None:
 def build_parts(cfg: PipelineConfig, base_dir: Path | None = None, df=None,
                 data: Interactions | None = None) -> Parts:
     device = resolve_device(cfg.train.device)
-    configure_threads(cfg.train.threads)
+    threads = configure_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
     data = data if data is not None else build_interactions(cfg.data, base_dir=base_dir, df=df)
     check_against_data(cfg, data)
@@ -95,4 +96,4 @@ def build_parts(cfg: PipelineConfig, base_dir: Path | None = None, df=None,
     evaluator = Evaluator(data, ks=cfg.eval.ks, metrics=cfg.eval.metrics,
                           batch_size=cfg.eval.batch_size, device=device,
                           beyond_accuracy=cfg.eval.beyond_accuracy, sampled=cfg.eval.sampled)
-    return Parts(data, model, sampler, selector, loss, evaluator, device, batching)
+    return Parts(data, model, sampler, selector, loss, evaluator, device, batching, threads)
