@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from pathlib import Path
 
 import yaml
 
-from time_to_quality import ROOT, load1, run_recipe
+from time_to_quality import ROOT, Results, run_recipe, select_scale
 
 LOSSES = {
     # dot product for BPR (its usual form); cosine for the contrastive losses, as in SimpleX / SSM
@@ -97,14 +95,10 @@ def main() -> None:
     if args.render:
         render(args.render)
         return
-    from recsys_neg.data import load_gowalla
-
-    sizes = load_gowalla(args.data)
-    scale = sizes.n_train / (sizes.n_train + sizes.valid.nnz)
-    work, path = args.out / f"{args.name}-work", args.out / f"{args.name}.json"
-    doc = {"meta": {"budget_s": args.budget, "clock": args.clock, "batch_size": args.batch_size,
-                    "command": " ".join(["python", *sys.argv]), "started": time.ctime()}, "runs": []}
-    loads = []
+    scale = select_scale(args.data)
+    work = args.out / f"{args.name}-work"
+    results = Results(args.out / f"{args.name}.json",
+                      {"budget_s": args.budget, "clock": args.clock, "batch_size": args.batch_size})
     (work / "recipes").mkdir(parents=True, exist_ok=True)
     for loss in args.losses:
         for k in args.ratios:
@@ -112,14 +106,10 @@ def main() -> None:
             file = work / "recipes" / f"{spec['name']}.yaml"
             file.write_text(yaml.safe_dump(spec, sort_keys=False))
             res = run_recipe(file, 2020, args.budget, args.eval_every_s, args.data, work, scale, clock=args.clock)
-            doc["runs"].append({"loss": loss, "k": k, "recipe": spec, **res})
-            loads += [res["load1_before"], res["load1_after"], load1()]
-            doc["meta"]["load_range"] = f"{min(loads):.1f}-{max(loads):.1f}"
-            path.write_text(json.dumps(doc, indent=1))
+            results.add({"loss": loss, "k": k, "recipe": spec, **res})
             print(json.dumps({"loss": loss, "k": k, "final": res["final"]}), flush=True)
-    doc["meta"]["finished"] = time.ctime()
-    path.write_text(json.dumps(doc, indent=1))
-    render(path)
+    results.save(finished=True)
+    render(results.path)
 
 
 if __name__ == "__main__":

@@ -93,6 +93,35 @@ def run_recipe(recipe: str | Path, seed: int, budget: float, eval_every_s: float
     }
 
 
+def select_scale(data_dir: str) -> float:
+    """|train| / |train+valid|: the select budget's share, so the final run fits the same budget."""
+    from recsys_neg.data import load_gowalla
+
+    sizes = load_gowalla(data_dir)
+    return sizes.n_train / (sizes.n_train + sizes.valid.nnz)
+
+
+class Results:
+    """The benchmark's JSON document, saved after every run so an interruption keeps what was done."""
+
+    def __init__(self, path: Path, meta: dict):
+        self.path, self.loads = path, []
+        self.doc = {"meta": {**meta, "command": " ".join(["python", *sys.argv]), "started": time.ctime()},
+                    "runs": []}
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def add(self, run: dict) -> None:
+        self.doc["runs"].append(run)
+        self.loads += [run["load1_before"], run["load1_after"]]
+        self.doc["meta"]["load_range"] = f"{min(self.loads):.1f}-{max(self.loads):.1f}"
+        self.save()
+
+    def save(self, finished: bool = False) -> None:
+        if finished:
+            self.doc["meta"]["finished"] = time.ctime()
+        self.path.write_text(json.dumps(self.doc, indent=1))
+
+
 def render(path: Path) -> None:
     """The markdown table and the plot, generated from the JSON only."""
     doc = json.loads(path.read_text())
@@ -169,38 +198,27 @@ def main() -> None:
     if args.render:
         render(args.render)
         return
-    from recsys_neg.data import load_gowalla
-
-    sizes = load_gowalla(args.data)
-    scale = sizes.n_train / (sizes.n_train + sizes.valid.nnz)
-    work, path = args.out / f"{args.name}-work", args.out / f"{args.name}.json"
-    doc = {"meta": {"budget_s": args.budget, "eval_every_s": args.eval_every_s, "seeds": args.seeds, "clock": args.clock,
-                    "select_scale": scale, "command": " ".join(["python", *sys.argv]), "started": time.ctime(),
-                    "references": [Path(r).stem for r in args.references]}, "runs": []}
-    loads = []
-    args.out.mkdir(parents=True, exist_ok=True)
+    scale = select_scale(args.data)
+    work = args.out / f"{args.name}-work"
+    results = Results(args.out / f"{args.name}.json", {
+        "budget_s": args.budget, "eval_every_s": args.eval_every_s, "seeds": args.seeds, "clock": args.clock,
+        "select_scale": scale, "references": [Path(r).stem for r in args.references]})
     for recipe in [*args.references, *args.recipes]:
         for seed in (args.seeds[:1] if recipe in args.references else args.seeds):
             res = run_recipe(recipe, seed, args.budget, args.eval_every_s, args.data, work, scale, args.extra,
                              stop_early=recipe in args.references, clock=args.clock)
-            doc["runs"].append(res)
-            loads += [res["load1_before"], res["load1_after"]]
-            doc["meta"]["load_range"] = f"{min(loads):.1f}-{max(loads):.1f}"
+            results.add(res)
             print(json.dumps({k: res[k] for k in ("name", "seed", "final")}), flush=True)
-            path.write_text(json.dumps(doc, indent=1))  # partial results survive an interruption
     for model in args.recbole:
         from recbole_reference import recbole_reference
 
         for seed in args.seeds[:1]:
             res = recbole_reference(args.recbole_python, args.data, model, args.budget, seed, scale, work)
-            doc["runs"].append(res)
-            loads += [res["load1_before"], res["load1_after"]]
+            results.add(res)
             print(json.dumps({k: res[k] for k in ("name", "seed", "final")}), flush=True)
-            path.write_text(json.dumps(doc, indent=1))
-    doc["meta"]["finished"] = time.ctime()
-    path.write_text(json.dumps(doc, indent=1))
-    render(path)
-    print(f"wrote {path}, {path.with_suffix('.md')}, {path.with_suffix('.png')}")
+    results.save(finished=True)
+    render(results.path)
+    print(f"wrote {results.path} and its .md and .png")
 
 
 if __name__ == "__main__":

@@ -9,13 +9,14 @@ from __future__ import annotations
 import torch
 
 from ..data.interactions import Interactions
+from ..state import NoState
 from ..registry import Params, Registry
 from ..step import Step
 
 BATCHING: Registry["BatchOrder"] = Registry("batch order", "recsys_neg.batching")
 
 
-class BatchOrder:
+class BatchOrder(NoState):
     Params = Params
 
     def __init__(self, data: Interactions, params: Params, device="cpu"):
@@ -28,12 +29,6 @@ class BatchOrder:
         """Numbers logged with the epoch's record (a re-clustering's seconds …)."""
         return {}
 
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        if state:
-            raise ValueError(f"{type(self).__name__} has no state to restore, got keys {sorted(state)}")
 
 
 def build_batching(params: Params | dict, data: Interactions, device="cpu", path: str = "batching",

@@ -9,14 +9,12 @@ any model. Factors are buffers, saved in checkpoints. implicit's solver threads 
 """
 from __future__ import annotations
 
-import warnings
-
-import numpy as np
 import torch
 from pydantic import Field
 
 from ..registry import Params
-from .base import MODELS, Encoded, Model
+from .base import MODELS
+from .implicit_factors import ImplicitFactorModel
 
 
 class ALSParams(Params):
@@ -27,35 +25,15 @@ class ALSParams(Params):
 
 
 @MODELS.register("als")
-class ALS(Model):
+class ALS(ImplicitFactorModel):
     Params = ALSParams
-    self_training = True
 
     def __init__(self, data, params: ALSParams):
-        super().__init__(data, params)
-        self.train_matrix = data.train
-        self.register_buffer("user_factors", torch.zeros(self.n_users, params.factors))
-        self.register_buffer("item_factors", torch.zeros(self.n_items, params.factors))
-        self.register_buffer("sweeps", torch.zeros((), dtype=torch.long))
+        super().__init__(data, params, params.factors)
 
-    def encode(self) -> Encoded:
-        return Encoded(users=self.user_factors, items=self.item_factors)
-
-    def fit_epoch(self, step) -> None:
+    def estimator(self, step):
         from implicit.cpu.als import AlternatingLeastSquares
-        from threadpoolctl import threadpool_limits
 
         p = self.params
-        als = AlternatingLeastSquares(factors=p.factors, regularization=p.regularization, alpha=p.alpha,
-                                      iterations=1, random_state=p.seed, num_threads=torch.get_num_threads())
-        if int(self.sweeps) > 0:  # continue from the current factors (implicit initialises only when unset)
-            als.user_factors = self.user_factors.cpu().numpy().astype(np.float32)
-            als.item_factors = self.item_factors.cpu().numpy().astype(np.float32)
-        with threadpool_limits(1, "blas"), warnings.catch_warnings():
-            # implicit's own threads do the work; BLAS is limited above, so its thread warning is noise
-            warnings.filterwarnings("ignore", message=".*OpenBLAS is configured", category=RuntimeWarning)
-            als.fit(self.train_matrix.astype(np.float32), show_progress=False)
-        self.user_factors.copy_(torch.from_numpy(np.asarray(als.user_factors)))
-        self.item_factors.copy_(torch.from_numpy(np.asarray(als.item_factors)))
-        self.sweeps += 1
-        return None
+        return AlternatingLeastSquares(factors=p.factors, regularization=p.regularization, alpha=p.alpha,
+                                       iterations=1, random_state=p.seed, num_threads=torch.get_num_threads())

@@ -10,13 +10,14 @@ from __future__ import annotations
 import torch
 
 from ..data.interactions import Interactions
+from ..state import NoState
 from ..registry import Params, Registry
 from ..step import Scorer, Step
 
 POSITIVES: Registry["PositiveSelector"] = Registry("positive selector", "recsys_neg.positives")
 
 
-class PositiveSelector:
+class PositiveSelector(NoState):
     Params = Params
 
     def __init__(self, data: Interactions, params: Params, device="cpu"):
@@ -31,12 +32,6 @@ class PositiveSelector:
     def epoch_start(self, step: Step) -> None:
         """For selectors with schedules."""
 
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        if state:
-            raise ValueError(f"{type(self).__name__} has no state to restore, got keys {sorted(state)}")
 
 
 def build_positive_selector(params: Params | dict, data: Interactions, device="cpu", path: str = "positives",

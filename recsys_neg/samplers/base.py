@@ -26,6 +26,7 @@ import torch
 from pydantic import Field
 
 from ..data.interactions import Interactions
+from ..state import NoState
 from ..registry import Params, Registry
 from ..step import Scorer, Step
 
@@ -52,7 +53,7 @@ class Negatives:
     vectors: torch.Tensor | None = None
 
 
-class NegativeSampler:
+class NegativeSampler(NoState):
     """Base class. Subclasses declare ``Params`` and implement ``sample``."""
 
     Params = SamplerParams
@@ -87,12 +88,6 @@ class NegativeSampler:
         """Numbers logged with the epoch's record (refresh seconds, staleness …)."""
         return {}
 
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        if state:
-            raise ValueError(f"{type(self).__name__} has no state to restore, got keys {sorted(state)}")
 
 
 def require_scorer(scorer: Scorer | None, name: str) -> Scorer:
