@@ -83,6 +83,11 @@ class Registry(Generic[T]):
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Remove a component (a plug-in being reloaded, or a test's toy): its name becomes free again."""
+        self._items.pop(name, None)
+        self._configs.pop(name, None)
+
     def _load(self) -> None:
         if self._loaded:
             return

@@ -7,6 +7,11 @@ import sys
 import textwrap
 
 from recsys_neg.config import config_from_dict
+from recsys_neg.data.sources.base import SOURCES
+from recsys_neg.evaluation.metrics import METRICS
+from recsys_neg.losses.base import LOSSES
+from recsys_neg.models.base import MODELS
+from recsys_neg.samplers.base import SAMPLERS
 from recsys_neg.pipeline import run_pipeline
 
 TOYS = {
@@ -110,6 +115,9 @@ def test_one_file_per_part_trains_end_to_end(tmp_path, monkeypatch):
         # blocks are learnable: far above the 20/80 of a random ranking of four equal blocks
         assert res.test["recall@10"] > 0.35
         assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
-    finally:
+    finally:  # the toys leave the registries as they found them: later tests list every metric
+        for registry, name in ((SAMPLERS, "toy_sampler"), (LOSSES, "toy_hinge"), (MODELS, "toy_mf"),
+                               (SOURCES, "toy_blocks"), (METRICS, "first_hit")):
+            registry.unregister(name)
         for name in TOYS:
             sys.modules.pop(name[:-3], None)

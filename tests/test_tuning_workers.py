@@ -67,7 +67,7 @@ def test_two_invocations_started_together_share_one_parent_and_the_true_best(tmp
 
 
 def test_a_killed_workers_trial_fails_and_is_retried(tmp_path):
-    path = pipeline(tmp_path, epochs=40, heartbeat_s=1, grace_s=2)
+    path = pipeline(tmp_path, epochs=2000, heartbeat_s=1, grace_s=2)  # a trial far longer than the test waits
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     proc = tune(tmp_path, path, 2)
     deadline = time.monotonic() + 120
@@ -83,8 +83,12 @@ def test_a_killed_workers_trial_fails_and_is_retried(tmp_path):
     time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
-    killed = running[0]
-    time.sleep(3)  # past the grace period: the trial's heartbeat stopped
+    # the trial the kill interrupted: still RUNNING in storage, its heartbeat stopped
+    stale = optuna.load_study(study_name="shared", storage=storage).get_trials(
+        deepcopy=False, states=(TrialState.RUNNING,))
+    assert len(stale) == 1, [t.state for t in stale]
+    killed = stale[0]
+    time.sleep(3)  # past the grace period
     again = tune(tmp_path, pipeline(tmp_path, epochs=2, heartbeat_s=1, grace_s=2), 1)
     out = again.communicate(timeout=300)[0]
     assert again.returncode == 0, out
