@@ -5,9 +5,9 @@
    LightGCN, and a batch smaller than the process count), the optimiser step leaves identical
    replicas equal to the one-process update, and sharded evaluation gives every user's values.
 2. ``torchrun --nproc_per_node=2`` trains a small quickstart to the quality of the one-process run
-   with the same global batch. The two differ only in their random draws (each process has its own
-   negative-sampling stream), so they are compared within the spread that changing the sampling
-   stream alone produces (see TOLERANCE).
+   with the same global batch. The two share the initialisation and the first epoch's batches but
+   not their negatives (each process has its own sampling stream), so they are compared within the
+   seed-to-seed spread of this pipeline (see TOLERANCE).
 3. A two-process run killed with SIGKILL and resumed under torchrun ends exactly as an
    uninterrupted two-process run.
 """
@@ -98,10 +98,12 @@ def test_resuming_with_another_process_count_is_refused():
 # ---- torchrun end to end -------------------------------------------------------------------------
 
 # The two-process run's test Recall@20 / NDCG@20 must lie within this distance of the one-process
-# run's. Measured on this pipeline: one-process runs that differ only in their negative-sampling
-# stream (train.seed kept for the initialisation and the shuffle) spread over 0.0xx (Recall@20) and
-# 0.0xx (NDCG@20), max - min over 8 streams; the tolerance is about twice that.
-TOLERANCE = {"recall@20": 0.03, "ndcg@20": 0.03}
+# run's. Measured on this pipeline (benchmarks/distributed_tolerance.py, 8 seeds; results in
+# benchmarks/results/distributed_tolerance.md): seed-to-seed standard deviation 0.0063 / 0.0057 in one
+# process and 0.0097 / 0.0100 in two, so two independent runs differ with a standard deviation of
+# about 0.012; the tolerance is three of those. The largest same-seed difference measured was
+# 0.0125 / 0.0139. A run that learned nothing would miss by ~0.1 (see the learning check below).
+TOLERANCE = {"recall@20": 0.035, "ndcg@20": 0.035}
 
 
 def write_pipeline(tmp_path: Path, name: str = "dp", **train) -> Path:
@@ -148,7 +150,8 @@ def test_two_processes_train_quickstart_to_the_one_process_quality(tmp_path):
     assert metrics["world_size"] == 2 and json.loads((run_dir / "config.json").read_text())["world_size"] == 2
     for key, tol in TOLERANCE.items():
         assert abs(metrics["test"][key] - one.test[key]) <= tol, (key, metrics["test"][key], one.test[key])
-    assert metrics["test"]["recall@20"] > 2 * one.history[0]["valid_recall@20"] / 2  # learned, not stuck
+    first, last = metrics["history"][0]["valid_recall@20"], metrics["history"][-1]["valid_recall@20"]
+    assert last > first + 2 * TOLERANCE["recall@20"]  # it learned: the tolerance is small against that
     assert [h["epoch"] for h in metrics["history"]] == list(range(1, 7))
     assert all(h["time_allreduce"] > 0 for h in metrics["history"])
     per_user = (run_dir / "test_per_user.csv").read_text().splitlines()
