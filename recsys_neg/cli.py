@@ -27,7 +27,7 @@ def _train(pipeline: Optional[Path], overrides: list[str], tracking_uri: Optiona
            resume: Optional[Path] = None) -> None:
     from .config import load_config  # validates before torch is imported
 
-    parallel = None
+    parallel, finished = None, False
     try:
         note = None
         if resume is not None:
@@ -49,6 +49,7 @@ def _train(pipeline: Optional[Path], overrides: list[str], tracking_uri: Optiona
         tracker = make_tracker(cfg, tracking_uri) if parallel.is_writer else None
         result = run_pipeline(cfg, base_dir=base_dir, tracker=tracker, out_dir=out_dir, resume=state,
                               parallel=parallel)
+        finished = True
     except RecsysNegError as err:
         _fail(err)
         return
@@ -57,7 +58,7 @@ def _train(pipeline: Optional[Path], overrides: list[str], tracking_uri: Optiona
         raise typer.Exit(130)
     finally:
         if parallel is not None:
-            parallel.close()
+            parallel.close(finished)
     if not parallel.is_writer:
         return
     shown = {k: round(v, 4) for k, v in result.test.items() if k.endswith("@20")}

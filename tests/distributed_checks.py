@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 
 from helpers import random_interactions
+from recsys_neg.distributed.data_parallel import DataParallel
 from recsys_neg.distributed.evaluation import ShardedEvaluator
 from recsys_neg.distributed.gradients import GradientReducer, ReducingOptimizer
 from recsys_neg.evaluation.evaluator import Evaluator
@@ -82,7 +83,7 @@ def run_checks(rank: int, world: int, init_file: str, out_dir: str) -> None:
     out["eval"] = {"users": torch.from_numpy(res.users), "metrics": res.metrics,
                    "per_user": {k: torch.from_numpy(v) for k, v in res.per_user.items()}}
     torch.save(out, Path(out_dir) / f"rank{rank}.pt")
-    dist.destroy_process_group()
+    DataParallel(rank, world, world, "gloo", torch.device("cpu")).close()  # barrier, leave, let gloo settle
 
 
 def reference(kind: str, path: str, size: int) -> dict:

@@ -29,6 +29,7 @@ of the batch (batch_size / N positives), not the global batch.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -83,9 +84,18 @@ class DataParallel:
     def hooks(self) -> list:
         return [_CommunicationTime(self)]
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
+        """Leave the process group, after a finished run once every process is done.
+
+        Gloo's worker thread releases a finished collective's tensors itself; releasing tensors
+        that Python created needs the interpreter lock. A process that starts shutting down at
+        that moment aborts ("terminate called without an active exception", 1 run in 5-10 here):
+        so wait, with the lock released, until that thread is idle."""
         if dist.is_initialized():
+            if finished:
+                dist.barrier()
             dist.destroy_process_group()
+            time.sleep(0.2)
 
     # ---- training -------------------------------------------------------
     def step_generator(self, generator: torch.Generator, seed: int) -> torch.Generator:
@@ -137,7 +147,7 @@ class DataParallel:
     # ---- state ----------------------------------------------------------
     def gather_state(self, local: Callable[[], dict]) -> list[dict] | None:
         out = [None] * self.world_size if self.is_writer else None
-        dist.gather_object(local(), out, dst=0)
+        dist.gather_object(_on_cpu(local()), out, dst=0)  # a GPU tensor would unpickle onto another GPU
         return out
 
     def own_state(self, state: dict) -> dict | None:
@@ -162,6 +172,16 @@ class DataParallel:
 
     def evaluator(self, evaluator):
         return ShardedEvaluator(evaluator, self.world_size, self.rank)
+
+
+def _on_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {k: _on_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_on_cpu(v) for v in obj)
+    return obj
 
 
 class _CommunicationTime(Hook):

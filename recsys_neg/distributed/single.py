@@ -35,7 +35,7 @@ class SingleProcess:
     def hooks(self) -> list:
         return []
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
         pass
 
     # ---- training -------------------------------------------------------
