@@ -397,6 +397,12 @@ def plot(result: dict, path: Path) -> None:
         line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", label=name)
         for px, py, extra in pts:
             ax.plot(px, py, "o", color=line.get_color(), fillstyle="none" if extra else "full")
+    if len(sizes) > 1:  # guides: what linear and quadratic growth look like from the smallest size
+        x0, x1 = min(x.values()), max(x.values())
+        y0 = min(fn(result["sizes"][sizes[0]])[0] for fn in series.values())
+        for power, style in ((1, ":"), (2, "--")):
+            ax.plot([x0, x1], [y0, y0 * (x1 / x0) ** power], style, color="grey", lw=0.8,
+                    label=f"∝ interactions{'²' if power == 2 else ''}")
     for kind in ("generate", "sampler", "mf", "lightgcn", "eval"):
         pts = [(x[s], result["sizes"][s][kind]["peak_rss_mb"] / 1024) for s in sizes
                if "peak_rss_mb" in result["sizes"][s].get(kind, {})]

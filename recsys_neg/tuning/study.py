@@ -122,12 +122,17 @@ def _spawned_worker(job: WorkerJob) -> None:
 def _finished_by(study_name: str, storage: str, tuning: TuningConfig, worker_id: str) -> int:
     from .storage import open_study as _open
 
+    import warnings
+
+    import optuna
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     study, _ = _open(study_name, storage, tuning)
     trials = study.get_trials(deepcopy=False)
     # a trial failed by its stopped heartbeat and queued again is not done: its retry is, whoever runs it
-    retried = {RetryHeartbeatStaleTrialCallback.retried_trial_number(t) for t in trials}
+    with warnings.catch_warnings():  # experimental since optuna 2.8; stable in use
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retried = {RetryHeartbeatStaleTrialCallback.retried_trial_number(t) for t in trials}
     return sum(1 for t in trials
                if t.state.name in DONE and t.user_attrs.get("worker") == worker_id and t.number not in retried)
 
