@@ -327,7 +327,8 @@ def report(result: dict, out: Path) -> None:
                              if any("error" in e.get(k, {}) for k in KINDS) else "–")
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
 
-    line("users × items", lambda e: f"{e['users']:,} × {e['items']:,}")
+    line("users × items (items with an interaction; generator's catalogue)",
+         lambda e: f"{e['generate']['users']:,} × {e['generate']['items']:,} ({e['items']:,})")
     line("train interactions", lambda e: f"{e['generate']['train']:,}")
     line("generation (+ building the splits)",
          lambda e: f"{_fmt_s(e['generate']['generate_s'])} + {_fmt_s(e['generate']['build_s'])} "

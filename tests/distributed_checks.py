@@ -77,6 +77,11 @@ def run_checks(rank: int, world: int, init_file: str, out_dir: str) -> None:
         opt = ReducingOptimizer(inner, reducer, lambda: mine.numel() / size)
         grads = one_step(m, users[mine], pos[mine], neg[mine], {"optimizer": opt})
         out[f"{kind}-{path}-{size}"] = {"grads": grads, "params": {n: p.detach().clone() for n, p in m.named_parameters()}}
+    # the epoch's loss: each share's mean loss weighted by its share of the global batch, summed
+    dp = DataParallel(rank, world, world, "gloo", torch.device("cpu"))
+    mine = dp.shard(torch.arange(5))  # 3 and 2 of 5 positives
+    out["loss"] = dp.sum(dp.weighted(float(rank + 1)))
+    out["agree"] = {"any": dp.any(rank == 1), "seconds": dp.agree_seconds(float(rank + 1)), "share": len(mine)}
     # evaluation: each process ranks its block of users, everyone gets all per-user values
     m = model("mf")
     res = ShardedEvaluator(Evaluator(data(), ks=(5, 20)), world, rank).evaluate(m, "test")

@@ -78,6 +78,14 @@ def test_sharded_evaluation_gathers_every_users_values(two_processes):
         assert got["metrics"] == pytest.approx(ref.metrics, abs=1e-12)
 
 
+def test_loss_and_decisions_agree_across_processes(two_processes):
+    for rank in range(2):
+        got = two_processes[rank]
+        assert got["loss"] == pytest.approx(3 / 5 * 1.0 + 2 / 5 * 2.0)  # the global batch's mean loss
+        assert got["agree"]["any"] is True and got["agree"]["seconds"] == 2.0  # the slowest clock
+    assert [two_processes[r]["agree"]["share"] for r in range(2)] == [3, 2]
+
+
 def test_each_process_draws_from_its_own_stream():
     seeds = {rank_seed(42, r) for r in range(8)} | {rank_seed(43, r) for r in range(8)}
     assert len(seeds) == 16 and all(0 <= s < 2**63 for s in seeds)

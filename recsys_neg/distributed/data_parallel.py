@@ -126,12 +126,15 @@ class DataParallel:
         return 0.0
 
     def weighted(self, loss: float) -> float:
-        return loss * self.weight
+        """The share's loss scaled to the global batch (x share x N): a process's running sum reads like
+        a one-process loss in its progress line, and ``sum`` of them is the global batches' mean loss."""
+        return loss * self.weight * self.world_size
 
     def sum(self, value: float) -> float:
+        """The processes' ``weighted`` sums combined into the global one."""
         t = self._tensor(value)
         dist.all_reduce(t)
-        return float(t)
+        return float(t) / self.world_size
 
     def any(self, flag: bool) -> bool:
         t = self._tensor(float(flag))
