@@ -1,7 +1,7 @@
 """Two data-parallel processes against one on this 2-core CPU: positives per second, honestly.
 
-Gowalla (train+valid -> test, 1,027,370 training positives), global batch 2048, uniform negatives
-with exact exclusion, BPR, the same global batch in every configuration:
+Gowalla (train+valid -> test, the papers' protocol), global batch 2048, uniform negatives with
+exact exclusion, BPR, the same global batch in every configuration:
 
 - MF (64 dims, sparse rows, row-sparse Adam): 1 process x 1 thread, 1 process x 2 threads, and
   2 processes x 1 thread (``torchrun --standalone --nproc_per_node=2``) with sparse gradients
