@@ -67,10 +67,10 @@ def stores():
 def write_pipeline(tmp_path):
     raw = {
         "name": "team",
-        # six epochs, ~1 s a trial: long enough to be killed in the middle of one
+        # eight epochs, 1-4 s a trial here: long enough to be killed in the middle of one
         "data": {"source": {"source": "synthetic", "n_users": 300, "n_items": 200, "seed": 2}},
         "model": {"name": "mf", "embedding_dim": 16},
-        "train": {"epochs": 6, "batch_size": 64, "lr": 0.01, "threads": 1, "early_stopping": None,
+        "train": {"epochs": 8, "batch_size": 64, "lr": 0.01, "threads": 1, "early_stopping": None,
                   "progress": False},
         "eval": {"ks": [20], "metrics": ["recall"]},
         "tracking": {"experiment": "team", "plots": False, "log_checkpoint": False},
@@ -86,7 +86,7 @@ def write_pipeline(tmp_path):
 def kill_a_worker_mid_trial(client, experiment: str, deadline: float) -> int:
     """SIGKILL the worker whose trial run started training a moment ago; returns that trial's number."""
     while time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.05)
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
             continue
@@ -94,7 +94,7 @@ def kill_a_worker_mid_trial(client, experiment: str, deadline: float) -> int:
         for run in client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'"):
             trial = run.data.tags.get("optuna.trial")
             # the run opens right before the first epoch: the trial has all its epochs left
-            if trial is not None and now_ms - run.info.start_time < 500:
+            if trial is not None and now_ms - run.info.start_time < 300:
                 os.kill(int(run.data.tags["recsys_neg.pid"]), signal.SIGKILL)
                 return int(trial)
     raise AssertionError("no trial was seen starting")
