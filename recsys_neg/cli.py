@@ -27,27 +27,40 @@ def _train(pipeline: Optional[Path], overrides: list[str], tracking_uri: Optiona
            resume: Optional[Path] = None) -> None:
     from .config import load_config  # validates before torch is imported
 
+    parallel, finished = None, False
     try:
+        note = None
         if resume is not None:
             from .runs.saved import resume_point
 
             point = resume_point(resume, pipeline, overrides)
-            typer.echo(point.describe())
+            note = point.describe()
             cfg, base_dir, state, out_dir = point.cfg, point.base_dir, point.state, point.run_dir
         elif pipeline is None:
             raise RecsysNegError("give a pipeline file, or --resume RUN_DIR")
         else:
             cfg, base_dir, state, out_dir = load_config(pipeline, overrides), pipeline.resolve().parent, None, None
+        from .distributed import from_env
         from .pipeline import make_tracker, run_pipeline
 
-        tracker = make_tracker(cfg, tracking_uri)
-        result = run_pipeline(cfg, base_dir=base_dir, tracker=tracker, out_dir=out_dir, resume=state)
+        parallel = from_env(cfg.train)  # one process, or one of torchrun's; only rank 0 speaks and writes
+        if note and parallel.is_writer:
+            typer.echo(note)
+        tracker = make_tracker(cfg, tracking_uri) if parallel.is_writer else None
+        result = run_pipeline(cfg, base_dir=base_dir, tracker=tracker, out_dir=out_dir, resume=state,
+                              parallel=parallel)
+        finished = True
     except RecsysNegError as err:
         _fail(err)
         return
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run was closed as KILLED
         typer.secho("interrupted; the run was marked KILLED", fg="yellow", err=True)
         raise typer.Exit(130)
+    finally:
+        if parallel is not None:
+            parallel.close(finished)
+    if not parallel.is_writer:
+        return
     shown = {k: round(v, 4) for k, v in result.test.items() if k.endswith("@20")}
     typer.echo(f"best epoch {result.best_epoch} ({result.stopped}); test {json.dumps(shown)}")
     if result.run_id:
@@ -165,8 +178,11 @@ def tune(pipeline: Path = typer.Argument(..., help="Pipeline YAML file with a 't
          set_: List[str] = typer.Option([], "--set", help=SET_HELP),
          tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=URI_HELP)) -> None:
     """Search the pipeline's tuning space with Optuna; each trial is a nested MLflow run."""
+    from .distributed import launched_world_size
     from .tuning.study import tune as run_tune
 
+    if launched_world_size() > 1:
+        _fail(RecsysNegError("tune runs whole trials in worker processes (--workers); start it without torchrun"))
     try:
         res = run_tune(pipeline, trials, study, storage, workers, set_, tracking_uri, best_out, timeout)
     except RecsysNegError as err:

@@ -77,6 +77,9 @@ class TrainConfig(Strict):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: chosen from the CPUs "
                                                          "this process may use and the machine's load)")
     progress: bool = True
+    sparse_grads: Literal["gather", "dense"] = Field(
+        "gather", description="under torchrun: sum sparse embedding gradients by all-gathering the touched rows, "
+                              "or by all-reducing the whole table (docs/distributed.md)")
 
     @model_validator(mode="before")
     @classmethod

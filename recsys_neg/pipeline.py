@@ -13,6 +13,7 @@ from typing import Any
 
 from .config import PipelineConfig, resolved_dict
 from .data import Interactions
+from .distributed.single import SingleProcess
 from .errors import ConfigError
 from .evaluation.noise_separation import noise_hooks
 from .metric_key import MetricKey
@@ -22,7 +23,6 @@ from .tracking.base import NullTracker, Tracker
 from .tracking.outputs import log_run_outputs
 from .tracking.signals import install_sigterm_as_interrupt, restore_sigterm
 from .training import Trainer
-from .training.checkpoint import load_checkpoint
 from .training.hooks import Hook
 from .training.trainer import log_record
 
@@ -52,20 +52,27 @@ def make_tracker(cfg: PipelineConfig, tracking_uri: str | None = None, parent_ru
 def run_pipeline(cfg: PipelineConfig, base_dir: Path | None = None, *, df=None,
                  data: Interactions | None = None, tracker: Tracker | None = None,
                  hooks: list[Hook] = (), out_dir: Path | None = None,
-                 resume: dict | None = None, end_run: bool = True) -> RunResult:
+                 resume: dict | None = None, end_run: bool = True, parallel=None) -> RunResult:
     """Train and test ``cfg``. ``resume``: a training state (``last.ckpt``) to continue from, in
-    ``out_dir``. ``end_run=False`` leaves the tracker's run open for the caller to close."""
+    ``out_dir``. ``end_run=False`` leaves the tracker's run open for the caller to close.
+    ``parallel``: ``recsys_neg.distributed.from_env(cfg.train)`` under torchrun (default: one process);
+    only its rank 0 writes the run folder and tracks."""
+    parallel = parallel or SingleProcess()
     parts = build_parts(cfg, base_dir, df, data)
+    parallel.setup(cfg, parts)
+    parts.evaluator = parallel.evaluator(parts.evaluator)
     data = parts.data
     resolved = resolved_dict(cfg)
-    tracker = tracker or NullTracker()
+    tracker = tracker if tracker is not None and parallel.is_writer else NullTracker()
     if resume is not None:
         _check_resumable(resume, resolved, data, out_dir)
-    out_dir = out_dir or new_run_dir(cfg.output_dir, cfg.name)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if resume is None:
-        write_json(out_dir / CONFIG_FILE, {**resolved, "_base_dir": str(base_dir or Path.cwd())})
-    _open_run(tracker, cfg, resolved, data, parts, resume)
+        parallel.check_resume(resume, out_dir)
+    out_dir = out_dir or parallel.run_dir(lambda: new_run_dir(cfg.output_dir, cfg.name))
+    if parallel.is_writer:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if resume is None:
+            write_json(out_dir / CONFIG_FILE, {**resolved, **parallel.info(), "_base_dir": str(base_dir or Path.cwd())})
+    _open_run(tracker, cfg, resolved, data, parts, resume, parallel.info())
     status = "FAILED"
     previous_sigterm = install_sigterm_as_interrupt()  # `kill` ends the run as KILLED, like Ctrl-C
     try:
@@ -73,13 +80,18 @@ def run_pipeline(cfg: PipelineConfig, base_dir: Path | None = None, *, df=None,
                           parts.evaluator, out_dir, parts.device, tracker, batching=parts.batching,
                           checkpoint_extra={"config": resolved, "data_fingerprint": data.fingerprint,
                                             "run_id": tracker.run_id},
-                          # injected-noise data gets its loss-separation diagnostics automatically
-                          hooks=[*hooks, *noise_hooks(data, parts.model, parts.loss, out_dir)],
-                          headline=[str(MetricKey("recall", 20)), str(MetricKey("ndcg", 20))])
+                          # injected-noise data gets its loss-separation diagnostics automatically;
+                          # other processes than rank 0 write nothing, so they run no outside hooks
+                          hooks=[*parallel.hooks(), *((*hooks, *noise_hooks(data, parts.model, parts.loss, out_dir))
+                                                      if parallel.is_writer else ())],
+                          headline=[str(MetricKey("recall", 20)), str(MetricKey("ndcg", 20))], parallel=parallel)
         fit = trainer.fit(resume)
-        test, extras = _test(cfg, parts, fit, out_dir, tracker)
+        test, extras = _test(cfg, parts, fit, out_dir, tracker, parallel)
+        if not parallel.is_writer:
+            status = "FINISHED"
+            return RunResult(out_dir, fit.best_valid, test, fit.history, fit.best_epoch, fit.stopped, fit.seconds)
         summary = {
-            "name": cfg.name, "data": data.summary(), "best_epoch": fit.best_epoch,
+            "name": cfg.name, "data": data.summary(), **parallel.info(), "best_epoch": fit.best_epoch,
             "stopped": fit.stopped, "train_seconds": fit.seconds, "eval_seconds": fit.eval_seconds,
             "valid": fit.best_valid, "test": test, "history": fit.history, "run_id": tracker.run_id,
             "threads": parts.threads, "device": str(parts.device),
@@ -111,7 +123,7 @@ def close_run(tracker: Tracker, status: str) -> None:
 
 
 def _open_run(tracker: Tracker, cfg: PipelineConfig, resolved: dict, data: Interactions, parts: Parts,
-              resume: dict | None) -> None:
+              resume: dict | None, info: dict) -> None:
     run_id = (resume or {}).get("run_id")
     if resume is not None and run_id and not isinstance(tracker, NullTracker):
         tracker.resume(run_id)
@@ -124,7 +136,7 @@ def _open_run(tracker: Tracker, cfg: PipelineConfig, resolved: dict, data: Inter
     tracker.start(cfg.tracking.run_name or cfg.name, resolved, {
         "git_commit": git_commit(), "dataset": data.name, "dataset_fingerprint": data.fingerprint,
         **{f"{s}": cfg.component(s) for s in ("sampler", "model", "loss", "positives", "batching")},
-        "device": str(parts.device)})
+        "device": str(parts.device), **{k: str(v) for k, v in info.items()}})
 
 
 def _check_resumable(state: dict, resolved: dict, data: Interactions, out_dir: Path | None) -> None:
@@ -135,15 +147,16 @@ def _check_resumable(state: dict, resolved: dict, data: Interactions, out_dir: P
                           f"vs {state.get('data_fingerprint')}); refusing to resume")
 
 
-def _test(cfg: PipelineConfig, parts: Parts, fit, out_dir: Path, tracker: Tracker
+def _test(cfg: PipelineConfig, parts: Parts, fit, out_dir: Path, tracker: Tracker, parallel
           ) -> tuple[dict[str, float], dict[str, Any]]:
     """Test metrics, and the beyond-accuracy / sampled sections of metrics.json when configured."""
     if fit.checkpoint is not None:
-        parts.model.load_state_dict(load_checkpoint(fit.checkpoint, parts.device)["model_state"])
+        parallel.load_best(parts.model, fit.checkpoint, parts.device)
     if not (cfg.eval.test and parts.data.test is not None):
         return {}, {}
-    res = parts.evaluator.evaluate(parts.model, "test")
-    res.per_user_frame().to_csv(out_dir / "test_per_user.csv", index=False)
+    res = parts.evaluator.evaluate(parts.model, "test")  # every user's values, also under torchrun
+    if parallel.is_writer:
+        res.per_user_frame().to_csv(out_dir / "test_per_user.csv", index=False)
     extras = {k: v for k, v in res.to_dict().items() if k in ("beyond_accuracy", "sampled")}
     tracked = {**res.metrics, **res.beyond, **res.sampled}
     tracker.log_metrics({MetricKey.parse(k).tracked("test"): v for k, v in tracked.items() if v == v},

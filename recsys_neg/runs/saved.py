@@ -16,7 +16,8 @@ from .assemble import build_parts
 from .folder import BEST, CONFIG_FILE, LAST, METRICS_FILE, read_json
 
 # Fields that change how a run is executed, not what it computes: they may differ on resume.
-OPERATIONAL = {("train", "progress"), ("train", "threads"), ("train", "device"), ("tracking", "uri")}
+OPERATIONAL = {("train", "progress"), ("train", "threads"), ("train", "device"), ("tracking", "uri"),
+               ("train", "sparse_grads")}
 
 
 def _base_dir(run_dir: Path) -> Path | None:

@@ -59,7 +59,7 @@ class Trainer:
     def __init__(self, cfg, data, model, sampler, selector, loss, evaluator, out_dir: Path,
                  device: torch.device, tracker: Tracker | None = None,
                  checkpoint_extra: dict[str, Any] | None = None, hooks: list[Hook] = (),
-                 headline: list[str] = (), batching=None):
+                 headline: list[str] = (), batching=None, parallel=None):
         self.cfg, self.data, self.model = cfg, data, model
         self.sampler, self.selector, self.loss_fn = sampler, selector, loss
         self.evaluator, self.out_dir, self.device = evaluator, Path(out_dir), device
@@ -75,6 +75,14 @@ class Trainer:
         self.headline = list(headline)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(cfg.seed)
+        # One process: SingleProcess (every hook the identity). Under torchrun: distributed.DataParallel.
+        if parallel is None:
+            from ..distributed.single import SingleProcess
+
+            parallel = SingleProcess()
+        self.parallel = parallel
+        # a step's draws: the trainer's stream in one process, each process's own under torchrun
+        self.step_generator = parallel.step_generator(self.generator, cfg.seed)
         es = cfg.early_stopping if data.valid is not None else None
         self.es_metric: MetricKey | None = es.metric if es is not None else None
         self.stopper = EarlyStopper(es.patience, es.min_delta) if es is not None else None
@@ -97,10 +105,12 @@ class Trainer:
         users_all, items_all = (t.to(self.device) for t in self.data.train_pairs)
         parts = None
         if not self.model.self_training:
-            self.optimizer = build_optimizer(self.model, self.cfg.optimizer, self.cfg.lr, extra=[self.loss_fn])
+            self.optimizer = self.parallel.optimizer(
+                build_optimizer(self.model, self.cfg.optimizer, self.cfg.lr, extra=[self.loss_fn]),
+                [self.model, self.loss_fn])
             parts = StepParts(self.model, self.sampler, self.selector, self.loss_fn, self.optimizer, self.cfg.l2)
         in_epoch = self._restore(resume) if resume is not None else None
-        progress = Progress(self.cfg.progress, self.cfg.epochs)
+        progress = Progress(self.cfg.progress and self.parallel.is_writer, self.cfg.epochs)
         if resume is not None:
             progress.note(f"resumed after epoch {self.epochs_done}"
                           + (f" (mid-epoch {in_epoch.position}/{users_all.shape[0]} positives)" if in_epoch else "")
@@ -137,8 +147,9 @@ class Trainer:
         if in_epoch is None:
             t_start = time.perf_counter()  # an index refresh or re-clustering is training time too
             start = Step(epoch, self.global_step, self.generator)
-            self.sampler.epoch_start(start)
-            self.selector.epoch_start(start)
+            own = Step(epoch, self.global_step, self.step_generator)
+            self.sampler.epoch_start(own)
+            self.selector.epoch_start(own)
             self.hooks.epoch_start(epoch)
             in_epoch = _EpochProgress(self.batching.order(n, start).to(self.device))
             in_epoch.seconds = time.perf_counter() - t_start
@@ -151,15 +162,17 @@ class Trainer:
         for lo in range(in_epoch.position, n, bs):
             idx = in_epoch.perm[lo: lo + bs]
             self.global_step += 1  # counts across epochs (schedules read it)
-            loss = train_step(parts, users_all[idx], items_all[idx], Step(epoch, self.global_step, self.generator),
-                              timer)
+            mine = self.parallel.shard(idx)  # this process's share of the global batch
+            loss = (train_step(parts, users_all[mine], items_all[mine],
+                               Step(epoch, self.global_step, self.step_generator), timer)
+                    if mine.shape[0] else self.parallel.idle_step(parts.optimizer))
             if not math.isfinite(loss):
                 kept = self.out_dir / "best.ckpt"
                 raise TrainingError(
                     f"training loss became {loss} at epoch {epoch}, step {self.global_step} "
                     f"(lr={self.cfg.lr}); stopped. The last good checkpoint is kept"
                     + (f" at {kept}" if kept.exists() else ""))
-            in_epoch.loss_sum += loss
+            in_epoch.loss_sum += self.parallel.weighted(loss)
             in_epoch.steps += 1
             in_epoch.seen += idx.shape[0]
             in_epoch.position = lo + idx.shape[0]
@@ -169,12 +182,14 @@ class Trainer:
             every = self.cfg.checkpoint_every_steps
             if every and self.global_step % every == 0 and in_epoch.position < n:
                 self._save_state(in_epoch)
-            if self.cfg.time_budget_s and self.result.seconds + in_epoch.seconds > self.cfg.time_budget_s:
+            if self.cfg.time_budget_s and self.parallel.any(
+                    self.result.seconds + in_epoch.seconds > self.cfg.time_budget_s):
                 out_of_time = True
                 break
-        seconds = self._clock() - t_epoch
+        seconds = self.parallel.agree_seconds(self._clock() - t_epoch)
         self.result.seconds += seconds
-        record = {"epoch": epoch, "train_loss": in_epoch.loss_sum / max(in_epoch.steps, 1),
+        loss_sum = self.parallel.sum(in_epoch.loss_sum)
+        record = {"epoch": epoch, "train_loss": loss_sum / max(in_epoch.steps, 1),
                   "epoch_seconds": seconds, "positives_per_s": in_epoch.seen / max(seconds, 1e-9),
                   **({"epoch_wall_seconds": time.perf_counter() - wall0} if self.cfg.budget_clock == "cpu" else {}),
                   "fraction": in_epoch.seen / n, "train_seconds": self.result.seconds,
@@ -245,11 +260,19 @@ class Trainer:
 
     # ---- checkpoints and resumable state ----------------------------------
     def _save_best(self, epoch: int, metrics: dict) -> Path:
+        path = self.out_dir / "best.ckpt"
+        if not self.parallel.is_writer:
+            return path
         payload = {"model_state": self.model.state_dict(), "epoch": epoch,
                    "valid_metrics": dict(metrics), **self.checkpoint_extra}
-        return save_atomic(payload, self.out_dir / "best.ckpt")
+        return save_atomic(payload, path)
 
     def _save_state(self, in_epoch: _EpochProgress | None = None) -> Path:
+        # each process's own streams and component state, gathered to rank 0 (None in one process)
+        ranks = self.parallel.gather_state(lambda: self._own_state(in_epoch))
+        path = self.out_dir / "last.ckpt"
+        if not self.parallel.is_writer:
+            return path
         r = self.result
         payload = {
             "format": STATE_FORMAT, "epoch": self.epochs_done, "step": self.global_step,
@@ -270,7 +293,15 @@ class Trainer:
                        "checkpoint": None if r.checkpoint is None else str(r.checkpoint)},
             **self.checkpoint_extra,
         }
-        return save_atomic(payload, self.out_dir / "last.ckpt")
+        if ranks is not None:
+            payload.update(ranks=ranks, **self.parallel.info())
+        return save_atomic(payload, path)
+
+    def _own_state(self, in_epoch: _EpochProgress | None) -> dict:
+        """What differs between data-parallel processes: streams, component state, the epoch's loss share."""
+        return {"rng": rng.capture(self.step_generator), "sampler": self.sampler.state_dict(),
+                "selector": self.selector.state_dict(), "loss": self.loss_fn.state_dict(),
+                "loss_sum": None if in_epoch is None else in_epoch.loss_sum}
 
     def _restore(self, state: dict) -> _EpochProgress | None:
         if state.get("format") != STATE_FORMAT:
@@ -294,10 +325,17 @@ class Trainer:
         self._validated_at = saved.get("validated_at", 0.0)
         r.checkpoint = None if saved["checkpoint"] is None else self.out_dir / Path(saved["checkpoint"]).name
         self.epochs_done, self.global_step = int(state["epoch"]), int(state["step"])
+        own = self.parallel.own_state(state)  # this process's part (None in one process)
+        if own is not None:
+            rng.restore(own["rng"], self.step_generator)
+            self.sampler.load_state_dict(own["sampler"])
+            self.selector.load_state_dict(own["selector"])
+            self.loss_fn.load_state_dict(own["loss"])
         part = state["in_epoch"]
         if part is None:
             return None
-        return _EpochProgress(part["perm"].to(self.device), part["position"], part["loss_sum"], part["steps"],
+        loss_sum = part["loss_sum"] if own is None else own["loss_sum"]
+        return _EpochProgress(part["perm"].to(self.device), part["position"], loss_sum, part["steps"],
                               part["seen"], part["seconds"], dict(part["phases"]))
 
     def _log_epoch(self, epoch: int, record: dict) -> None:

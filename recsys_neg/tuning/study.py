@@ -122,9 +122,19 @@ def _spawned_worker(job: WorkerJob) -> None:
 def _finished_by(study_name: str, storage: str, tuning: TuningConfig, worker_id: str) -> int:
     from .storage import open_study as _open
 
+    import warnings
+
+    import optuna
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
     study, _ = _open(study_name, storage, tuning)
-    return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state.name in DONE and t.user_attrs.get("worker") == worker_id)
+    trials = study.get_trials(deepcopy=False)
+    # a trial failed by its stopped heartbeat and queued again is not done: its retry is, whoever runs it
+    with warnings.catch_warnings():  # experimental since optuna 2.8; stable in use
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retried = {RetryHeartbeatStaleTrialCallback.retried_trial_number(t) for t in trials}
+    return sum(1 for t in trials
+               if t.state.name in DONE and t.user_attrs.get("worker") == worker_id and t.number not in retried)
 
 
 def _queue_retries(study_name: str, storage: str, tuning: TuningConfig) -> None:
@@ -137,42 +147,53 @@ def _queue_retries(study_name: str, storage: str, tuning: TuningConfig) -> None:
 
 
 def run_workers(jobs: list[WorkerJob], tuning: TuningConfig, max_replacements: int = 2) -> None:
+    """Run the jobs in worker processes; a worker killed by a signal is replaced as soon as it dies
+    (the others keep going), up to ``max_replacements`` times."""
     if len(jobs) == 1:
         run_worker(jobs[0])
         return
+    from multiprocessing.connection import wait
+
     ctx = mp.get_context("spawn")  # fresh interpreters: no forked torch/sqlite state
-    replaced = 0
-    while jobs:
-        procs = [(job, ctx.Process(target=_spawned_worker, args=(job,), name=f"tune-worker-{job.worker}"))
-                 for job in jobs]
-        for _, p in procs:
-            p.start()
-        try:
-            for _, p in procs:
+    running: dict = {}  # process sentinel -> (job, process)
+
+    def start(job: WorkerJob) -> None:
+        p = ctx.Process(target=_spawned_worker, args=(job,), name=f"tune-worker-{job.worker}")
+        p.start()
+        running[p.sentinel] = (job, p)
+
+    for job in jobs:
+        start(job)
+    replaced, failed, killed = 0, [], []
+    try:
+        while running:
+            for sentinel in wait(list(running)):
+                job, p = running.pop(sentinel)
                 p.join()
-        except KeyboardInterrupt:
-            for _, p in procs:
-                if p.is_alive():
-                    p.terminate()  # SIGTERM: each worker closes its trial's run as KILLED
-            for _, p in procs:
-                p.join(30)
-            raise
-        failed = [p.name for _, p in procs if p.exitcode not in (0, None) and p.exitcode > 0]
-        if failed:
-            raise RecsysNegError(f"tuning workers exited with an error: {', '.join(failed)}")
-        killed = [job for job, p in procs if p.exitcode is not None and p.exitcode < 0]
-        jobs = []
-        if killed and tuning.heartbeat_s and replaced < max_replacements:
-            replaced += 1
-            _queue_retries(killed[0].study_name, killed[0].storage, tuning)
-            for job in killed:
-                left = job.n_trials - _finished_by(job.study_name, job.storage, tuning, job.worker_id)
-                log.warning("worker %d was killed; a replacement runs its %d remaining trial(s)", job.worker, left)
-                if left > 0:
-                    jobs.append(WorkerJob(**{**job.__dict__, "n_trials": left,
-                                             "worker_id": f"{job.worker_id}.r{replaced}"}))
-        elif killed:
-            raise RecsysNegError(f"tuning workers were killed: {', '.join(f'tune-worker-{j.worker}' for j in killed)}")
+                if p.exitcode > 0:
+                    failed.append(p.name)
+                elif p.exitcode < 0 and tuning.heartbeat_s and replaced < max_replacements:
+                    replaced += 1
+                    _queue_retries(job.study_name, job.storage, tuning)
+                    left = job.n_trials - _finished_by(job.study_name, job.storage, tuning, job.worker_id)
+                    log.warning("worker %d was killed; a replacement runs its %d remaining trial(s)",
+                                job.worker, left)
+                    if left > 0:
+                        start(WorkerJob(**{**job.__dict__, "n_trials": left,
+                                           "worker_id": f"{job.worker_id}.r{replaced}"}))
+                elif p.exitcode < 0:
+                    killed.append(p.name)
+    except KeyboardInterrupt:
+        for _, p in running.values():
+            if p.is_alive():
+                p.terminate()  # SIGTERM: each worker closes its trial's run as KILLED
+        for _, p in running.values():
+            p.join(30)
+        raise
+    if failed:
+        raise RecsysNegError(f"tuning workers exited with an error: {', '.join(failed)}")
+    if killed:
+        raise RecsysNegError(f"tuning workers were killed: {', '.join(killed)}")
 
 
 def tune(pipeline: str | Path, n_trials: int, study_name: str | None = None, storage: str | None = None,
