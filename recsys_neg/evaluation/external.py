@@ -28,7 +28,7 @@ from ..config import PipelineConfig, config_from_dict, load_config, resolved_dic
 from ..data import Interactions, build_interactions
 from ..errors import ConfigError
 from ..models.base import Ranker
-from ..runs.folder import CONFIG_FILE, METRICS_FILE, new_run_dir, read_json, write_json
+from ..runs.folder import CONFIG_FILE, METRICS_FILE, new_run_dir, read_json, read_run_config, write_json
 from .evaluator import EvalResult, Evaluator
 from .recommendations import RecommendationsReport, read_recommendations
 
@@ -47,8 +47,7 @@ def load_data(source: str | Path | Interactions, overrides: Iterable[str] = ()
         cfg_file = path / CONFIG_FILE
         if not cfg_file.is_file():
             raise ConfigError(f"--data {path}: a folder must be a run folder with {CONFIG_FILE}")
-        raw = dict(read_json(cfg_file))
-        base = Path(raw.pop("_base_dir", "."))
+        raw, base = read_run_config(cfg_file)
         cfg = config_from_dict(raw, str(cfg_file), list(overrides))
         data = build_interactions(cfg.data, base_dir=base)
         meta = path / METRICS_FILE

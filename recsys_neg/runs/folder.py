@@ -29,6 +29,17 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
+# Keys of a run's config.json that describe the run, not the pipeline: dropped before validation.
+RUN_KEYS = ("_base_dir", "world_size")
+
+
+def read_run_config(path: Path) -> tuple[dict, Path]:
+    """A run folder's config.json as (pipeline dict, base folder its relative paths start from)."""
+    raw = dict(read_json(path))
+    base = Path(raw.get("_base_dir", "."))
+    return {k: v for k, v in raw.items() if k not in RUN_KEYS}, base
+
+
 def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
