@@ -109,6 +109,16 @@ class Results:
         self.doc = {"meta": {**meta, "command": " ".join(["python", *sys.argv]), "started": time.ctime()},
                     "runs": []}
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():  # an interrupted invocation with the same settings: keep its finished runs
+            old = json.loads(path.read_text())
+            if all(old["meta"].get(k) == v for k, v in meta.items()):
+                self.doc["runs"] = old["runs"]
+                self.doc["meta"]["started"] = old["meta"].get("started", self.doc["meta"]["started"])
+                self.loads = [x for r in old["runs"] for x in (r["load1_before"], r["load1_after"])]
+                print(f"{path}: keeping {len(old['runs'])} finished runs", flush=True)
+
+    def done(self, name: str, seed: int) -> bool:
+        return any(r["name"] == name and r["seed"] == seed for r in self.doc["runs"])
 
     def add(self, run: dict) -> None:
         self.doc["runs"].append(run)
@@ -205,6 +215,8 @@ def main() -> None:
         "select_scale": scale, "references": [Path(r).stem for r in args.references]})
     for recipe in [*args.references, *args.recipes]:
         for seed in (args.seeds[:1] if recipe in args.references else args.seeds):
+            if results.done(Path(recipe).stem, seed):
+                continue
             res = run_recipe(recipe, seed, args.budget, args.eval_every_s, args.data, work, scale, args.extra,
                              stop_early=recipe in args.references, clock=args.clock)
             results.add(res)
@@ -213,6 +225,8 @@ def main() -> None:
         from recbole_reference import recbole_reference
 
         for seed in args.seeds[:1]:
+            if results.done(f"recbole_{model.lower()}", seed):
+                continue
             res = recbole_reference(args.recbole_python, args.data, model, args.budget, seed, scale, work)
             results.add(res)
             print(json.dumps({k: res[k] for k in ("name", "seed", "final")}), flush=True)
