@@ -103,6 +103,8 @@ def main() -> None:
     for loss in args.losses:
         for k in args.ratios:
             spec = recipe(loss, k, args.batch_size, args.data)
+            if results.done(spec["name"], 2020):
+                continue
             file = work / "recipes" / f"{spec['name']}.yaml"
             file.write_text(yaml.safe_dump(spec, sort_keys=False))
             res = run_recipe(file, 2020, args.budget, args.eval_every_s, args.data, work, scale, clock=args.clock)
