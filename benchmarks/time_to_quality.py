@@ -47,10 +47,10 @@ def train(recipe: str | Path, overrides: list[str], log: Path, timeout: float | 
     for o in overrides:
         cmd += ["--set", o]
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as fh:
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=fh, text=True, timeout=timeout)
-    fh_text = proc.stdout
-    log.with_suffix(".out").write_text(fh_text)
+    out = log.with_suffix(".out")  # written as the run goes: its per-epoch lines show progress
+    with open(log, "w") as fh, open(out, "w") as fo:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=fo, stderr=fh, text=True, timeout=timeout)
+    fh_text = out.read_text()
     if proc.returncode != 0:
         raise RuntimeError(f"{recipe} failed ({proc.returncode}); see {log}")
     return json.loads(Path(fh_text.strip().splitlines()[-1]).read_text())

@@ -75,3 +75,26 @@ def test_results_tables_are_the_generated_ones():
 
     assert filled(README) == README, "run: python benchmarks/update_readme.py"
     assert re.search(r"<!-- results: ", README), "the results table must be generated, not typed"
+
+
+def test_sampler_example_trains(tmp_path, monkeypatch):
+    """The extension example is a working plug-in: saved as its own file, imported, trained with."""
+    import importlib
+
+    from recsys_neg.config import load_config
+    from recsys_neg.pipeline import run_pipeline
+    from recsys_neg.samplers.base import SAMPLERS
+
+    code = next(b for b in blocks("python") if "SAMPLERS.register" in b)
+    (tmp_path / "my_sampler.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("my_sampler")
+    try:
+        cfg = load_config(ROOT / "pipelines/quickstart.yaml", overrides=[
+            "sampler={name: my_sampler, first: 10, num_negatives: 8}", "train.epochs=2", "tracking.enabled=false",
+            "data.source.n_users=200", "data.source.n_items=150", f"output_dir={tmp_path / 'runs'}"])
+        result = run_pipeline(cfg)
+        assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    finally:
+        SAMPLERS.unregister("my_sampler")
+        sys.modules.pop("my_sampler", None)

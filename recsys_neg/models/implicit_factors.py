@@ -34,7 +34,8 @@ class ImplicitFactorModel(Model):
     def fit_epoch(self, step) -> None:
         from threadpoolctl import threadpool_limits
 
-        est = self.estimator(step)
+        with threadpool_limits(1, "blas"):  # implicit checks BLAS threads when an estimator is made
+            est = self.estimator(step)
         if int(self.passes) > 0:
             est.user_factors = self.user_factors.cpu().numpy().astype(np.float32, copy=True)
             est.item_factors = self.item_factors.cpu().numpy().astype(np.float32, copy=True)
