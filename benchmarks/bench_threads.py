@@ -144,16 +144,19 @@ def render(path: Path) -> None:
     """Markdown from the JSON: per workload, each setting idle and busy, and its ratio to 1 thread."""
     doc = json.loads(path.read_text())
     rows = doc["rows"]
+    loads = {c: [r["load1"] for row in rows if row["condition"] == c for r in row["runs"]] for c in ("idle", "busy")}
+    seen = ", ".join(f"{c} {min(v):.1f}-{max(v):.1f}" for c, v in loads.items() if v)
     lines = [f"Median of {doc['meta']['repeats']} fresh processes each; busy = {doc['meta']['busy_processes']} other "
              "processes running 2-thread torch matrix products with OpenMP's default spinning. "
-             "Command: `python benchmarks/bench_threads.py --gowalla ../shared/datasets/gowalla`. "
-             f"`uptime` at the end: {doc['meta']['uptime_end'].strip()}", ""]
+             f"Command: `{doc['meta'].get('command', 'python benchmarks/bench_threads.py')}`. "
+             f"1-minute load average before the measurements: {seen}. "
+             f"`uptime` at the end: {doc['meta'].get('uptime_end', '(not finished)').strip()}", ""]
     for workload, (key, unit) in UNITS.items():
         mine = [r for r in rows if r["workload"] == workload]
         if not mine:
             continue
         lines += [f"**{workload}** ({unit}; in brackets: time relative to 1 thread in the same condition)", "",
-                  "| setting | idle | busy | threads chosen (default) |", "|---|---|---|---|"]
+                  "| setting | no load added | busy | threads chosen (default) |", "|---|---|---|---|"]
         base = {c: next((r.get(key) for r in mine if r["condition"] == c and r["setting"] == "1 thread"), None)
                 for c in ("idle", "busy")}
         for setting in SETTINGS:
@@ -181,17 +184,28 @@ def main() -> None:
     ap.add_argument("--busy-processes", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     ap.add_argument("--render", type=Path, help="only regenerate the markdown from this JSON")
+    ap.add_argument("--workloads", nargs="*", default=[], choices=list(UNITS), help="a subset (default: all)")
+    ap.add_argument("--conditions", nargs="+", default=["idle", "busy"], choices=["idle", "busy"])
     args = ap.parse_args()
     if args.render:
         render(args.render)
         return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally below stops the load processes
     rows = []
-    for condition in ("idle", "busy"):
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {"cpus": os.cpu_count(), "repeats": args.repeats, "busy_processes": args.busy_processes,
+            "command": " ".join(["python", *sys.argv])}
+
+    def save() -> None:  # after every row: an interrupted run keeps what it measured
+        (args.out / "threads.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+
+    for condition in args.conditions:
         load = start_load(args.busy_processes) if condition == "busy" else []
         time.sleep(5 if load else 0)
         try:
             for name, fn in workloads(args):
+                if args.workloads and name not in args.workloads:
+                    continue
                 for setting, (env, threads) in SETTINGS.items():
                     runs = []
                     for _ in range(args.repeats):
@@ -207,14 +221,13 @@ def main() -> None:
                             row[key] = statistics.median(vals)
                     row["threads_used"] = sorted({r.get("threads_used") for r in runs} - {None})
                     rows.append(row)
+                    save()
                     print(json.dumps({k: v for k, v in row.items() if k != "runs"}), flush=True)
         finally:
             for p in load:
                 p.kill()
-    args.out.mkdir(parents=True, exist_ok=True)
-    meta = {"cpus": os.cpu_count(), "uptime_end": subprocess.run(["uptime"], capture_output=True, text=True).stdout,
-            "repeats": args.repeats, "busy_processes": args.busy_processes}
-    (args.out / "threads.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    meta["uptime_end"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout
+    save()
     render(args.out / "threads.json")
     print(f"wrote {args.out / 'threads.json'} and threads.md")
 
