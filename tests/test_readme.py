@@ -50,7 +50,10 @@ def test_readme_command_runs(cmd, tmp_path):
         args += QUICK
     elif args and args[0] == "tune":
         args = [a if a != "20" else "2" for a in args] + ["--set", "train.epochs=1", "--set", "data.source.n_users=200",
-                                                          "--set", "data.source.n_items=150"]
+                                                          "--set", "data.source.n_items=150",
+                                                          # the study and its best file stay out of the checkout
+                                                          "--storage", f"sqlite:///{tmp_path / 'optuna.db'}",
+                                                          "--best-out", str(tmp_path / "best.yaml")]
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
     out = subprocess.run([sys.executable, "-m", "recsys_neg", *args, "--set", f"output_dir={tmp_path / 'runs'}"]
                          if args[0] in ("train", "run", "tune") else [sys.executable, "-m", "recsys_neg", *args],
