@@ -77,19 +77,24 @@ def run_recipe(recipe: str | Path, seed: int, budget: float, eval_every_s: float
     sel = train(recipe, [*common, stopping, "data.merge_valid=false", f"train.epochs={max_epochs}",
                          f"train.time_budget_s={budget * scale:.1f}", f"train.eval_every_s={eval_every_s}",
                          "eval.test=false"], out / "logs" / f"{name}-{seed}-select.log")
-    points = curve(sel["history"])
+    points, epochs = curve(sel["history"]), sel["history"]
+    base = {"recipe": str(recipe), "name": name, "seed": seed, "budget_s": budget, "clock": clock}
+    if not points:  # not one epoch within the budget: nothing to choose, nothing to test
+        return {**base, "select": {"curve": [], "best": None, "train_s": sel["train_seconds"],
+                                   "eval_s": sel["eval_seconds"], "epochs": 0, "s_per_epoch": None},
+                "final": None, "wall_s": time.perf_counter() - t0, "load1_before": load_before,
+                "load1_after": load1()}
     best = max(points, key=lambda p: p["recall@20"])
     fin = train(recipe, [*common, "train.early_stopping=null", "data.merge_valid=true", f"train.epochs={best['epoch']}",
                          f"train.time_budget_s={budget:.1f}"], out / "logs" / f"{name}-{seed}-final.log")
-    epochs = sel["history"]
     return {
-        "recipe": str(recipe), "name": name, "seed": seed, "budget_s": budget,
+        **base,
         "select": {"curve": points, "best": best, "train_s": sel["train_seconds"],
                    "eval_s": sel["eval_seconds"], "epochs": len(epochs),
                    "s_per_epoch": statistics.median(h["epoch_seconds"] for h in epochs)},
         "final": {"epochs": best["epoch"], "train_s": fin["train_seconds"], "stopped": fin["stopped"],
                   "test": {k: fin["test"][k] for k in fin["test"]}},
-        "clock": clock, "wall_s": time.perf_counter() - t0, "load1_before": load_before, "load1_after": load1(),
+        "wall_s": time.perf_counter() - t0, "load1_before": load_before, "load1_after": load1(),
     }
 
 
@@ -147,6 +152,8 @@ def render(path: Path) -> None:
     def ms(vals):
         return f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else f"{vals[0]:.4f}"
 
+    unfinished = {name: rs for name, rs in by.items() if any(r["final"] is None for r in rs)}
+    by = {name: rs for name, rs in by.items() if name not in unfinished}
     for name, rs in sorted(by.items(), key=lambda kv: -statistics.mean(r["final"]["test"]["recall@20"]
                                                                         for r in kv[1])):
         lines.append("| " + " | ".join([
@@ -157,6 +164,9 @@ def render(path: Path) -> None:
             f"{statistics.mean(r['select']['train_s'] for r in rs):.0f} / {statistics.mean(r['final']['train_s'] for r in rs):.0f}",
             ms([r["select"]["best"]["recall@20"] for r in rs]),
             f"{statistics.mean(r['select']['eval_s'] for r in rs):.0f}"]) + " |")
+    for name, rs in sorted(unfinished.items()):
+        lines.append(f"| {name} | {len(rs)} | no epoch finished within the budget | — | 0 | "
+                     f"> {statistics.mean(r['select']['train_s'] for r in rs):.0f} | — | — | — |")
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
     import matplotlib
