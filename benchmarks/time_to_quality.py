@@ -223,9 +223,10 @@ def main() -> None:
     results = Results(args.out / f"{args.name}.json", {
         "budget_s": args.budget, "eval_every_s": args.eval_every_s, "seeds": args.seeds, "clock": args.clock,
         "select_scale": scale, "references": [Path(r).stem for r in args.references]})
-    for recipe in [*args.references, *args.recipes]:
-        for seed in (args.seeds[:1] if recipe in args.references else args.seeds):
-            if results.done(Path(recipe).stem, seed):
+    # seed-major: an interrupted comparison has every recipe at its first seeds, not some at none
+    for seed in args.seeds:
+        for recipe in [*args.references, *args.recipes]:
+            if (recipe in args.references and seed != args.seeds[0]) or results.done(Path(recipe).stem, seed):
                 continue
             res = run_recipe(recipe, seed, args.budget, args.eval_every_s, args.data, work, scale, args.extra,
                              stop_early=recipe in args.references, clock=args.clock)
