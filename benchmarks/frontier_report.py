@@ -1,21 +1,31 @@
 """Render benchmarks/results/frontier.md from the frontier benchmarks' JSON (tables generated, never typed).
 
     python benchmarks/frontier_report.py [--samplers benchmarks/results/frontier_samplers.json]
-        [--steps benchmarks/results/frontier_steps.json] [--quality benchmarks/results/frontier.json]
+        [--steps benchmarks/results/frontier_steps.json]
+        [--quality benchmarks/results/{samplers_gowalla,frontier_losses,frontier_inbatch}.json]
 
 Sections: throughput and memory of the new samplers (bench_samplers.py), the clustered
 batch order's k-means and permutation cost, time per training step of every recipe
-(frontier_smoke.py), and, once the time-to-quality comparison has been run
-(time_to_quality.py --name frontier), its table, read from its own markdown.
+(frontier_smoke.py), and the quality of every recipe at equal training time, from the
+time-to-quality harness's JSON (one file per family, same budget, seeds and clock).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks/results"
+# time_to_quality.py --name ...: one comparison per family; their baselines are named here
+QUALITY = ("samplers_gowalla", "frontier_losses", "frontier_inbatch")
+BPR_BASELINES = {"uniform": "gowalla_samplers_uniform", "DNS": "gowalla_samplers_dns",
+                 "mixed": "gowalla_samplers_mixed"}
+FAMILY_LABEL = {"samplers_gowalla": "MF-BPR, 1 negative", "frontier_losses": "MF softmax, 256 shared uniform",
+                "frontier_inbatch": "MF softmax, in-batch"}
+FAMILY_BASELINE = {"frontier_losses": "frontier_mf_softmax_uniform",
+                   "frontier_inbatch": "frontier_mf_softmax_inbatch"}
 
 
 def ms(seconds: float) -> str:
@@ -58,15 +68,100 @@ def steps_table(doc: dict) -> list[str]:
     return lines
 
 
+def compare(rs: list[dict], base: list[dict], metric: str = "recall@20") -> tuple[float, float | None]:
+    """Mean difference against a baseline and Welch's t-test p (seeds are independent runs)."""
+    from scipy.stats import ttest_ind
+
+    a = [r["final"]["test"][metric] for r in rs]
+    b = [r["final"]["test"][metric] for r in base]
+    p = ttest_ind(a, b, equal_var=False).pvalue if len(a) > 1 and len(b) > 1 else None
+    return statistics.mean(a) - statistics.mean(b), p
+
+
+def delta(rs: list[dict], base: list[dict] | None) -> str:
+    if not base or rs is base:
+        return "—"
+    d, p = compare(rs, base)
+    return f"{d:+.4f}" + ("" if p is None else f" (p {p:.2g})")
+
+
+def verdict(name: str, rs: list[dict], bases: dict[str, list[dict]]) -> str:
+    """Against the strongest baseline by mean test Recall@20: helps, no significant difference, or worse."""
+    bases = {n: b for n, b in bases.items() if b and b is not rs}
+    if not bases or name in BPR_BASELINES.values() or name in FAMILY_BASELINE.values():
+        return "baseline"
+    best = max(bases, key=lambda n: statistics.mean(r["final"]["test"]["recall@20"] for r in bases[n]))
+    d, p = compare(rs, bases[best])
+    if p is None or p >= 0.05:
+        return f"no significant difference from {best}"
+    return f"helps: above {best}" if d > 0 else f"does not help: below {best}"
+
+
+def quality_section(paths: list[Path]) -> list[str]:
+    """Section 5, generated from the time-to-quality JSON of each family."""
+    docs = {p.stem: json.loads(p.read_text()) for p in paths if p.exists()}
+    text = ["## 5. Quality at equal training time", ""]
+    if not docs:
+        return text + ["Not run yet: the commands are those printed at the top of each family's table once run.", ""]
+    keys = ("budget_s", "eval_every_s", "seeds", "clock")
+    metas = {name: tuple(str(d["meta"][k]) for k in keys) for name, d in docs.items()}
+    if len(set(metas.values())) > 1:
+        raise SystemExit(f"the families were not run under one budget, eval schedule, seeds and clock: {metas}")
+    meta = next(iter(docs.values()))["meta"]
+    runs: dict[str, list[dict]] = {}
+    for d in docs.values():
+        for r in d["runs"]:
+            if r["name"] not in d["meta"].get("references", []):
+                runs.setdefault(r["name"], []).append(r)
+    clock = "CPU" if meta["clock"] == "cpu" else "wall-clock"
+    text += [f"Every recipe: {meta['budget_s']:.0f} {clock} seconds of training per run at one thread, seeds "
+             f"{', '.join(map(str, meta['seeds']))}; train -> valid for the number of epochs (validation every "
+             f"{meta['eval_every_s']:.0f} training seconds, log-spaced at first, excluded from the budget), "
+             "train+valid -> test once for that many epochs. Test Recall@20 / NDCG@20 mean ± std over seeds; "
+             "Δ is the difference of mean test Recall@20 against a baseline with Welch's t-test p over seeds "
+             "(uniform, DNS and mixed are the MF-BPR recipes; the family baseline is the softmax recipe with the "
+             "same negatives: 256 shared uniform for the losses, in-batch for the batch orders). s / epoch is "
+             "the median training epoch of the select phase, refreshes included.", ""]
+    for name, d in docs.items():
+        text.append(f"- `{name}` (load {d['meta'].get('load_range', '?')}): `{d['meta']['command']}`")
+    text += ["", "| family | recipe | seeds | test Recall@20 | test NDCG@20 | epochs | s / epoch "
+             "| Δ vs uniform | Δ vs DNS | Δ vs mixed | Δ vs family baseline | verdict (p < 0.05) |", "|---|" + "---|" * 11]
+    for fam, d in docs.items():
+        names = list(dict.fromkeys(r["name"] for r in d["runs"] if r["name"] not in d["meta"].get("references", [])))
+        fam_base = runs.get(FAMILY_BASELINE.get(fam, ""))
+        for name in sorted(names, key=lambda n: (runs[n][0]["final"] is None, -statistics.mean(
+                r["final"]["test"]["recall@20"] for r in runs[n]) if runs[n][0]["final"] else 0)):
+            rs = runs[name]
+            if any(r["final"] is None for r in rs):
+                text.append(f"| {FAMILY_LABEL.get(fam, fam)} | {name} | {len(rs)} | no epoch within the budget | — | 0 | "
+                            f"> {statistics.mean(r['select']['train_s'] for r in rs):.0f} | — | — | — | — | — |")
+                continue
+
+            def ms(metric: str) -> str:
+                v = [r["final"]["test"][metric] for r in rs]
+                return f"{statistics.mean(v):.4f} ± {statistics.stdev(v):.4f}" if len(v) > 1 else f"{v[0]:.4f}"
+
+            text.append("| " + " | ".join([
+                FAMILY_LABEL.get(fam, fam), name, str(len(rs)), ms("recall@20"), ms("ndcg@20"),
+                "/".join(str(r["final"]["epochs"]) for r in rs),
+                f"{statistics.median(r['select']['s_per_epoch'] for r in rs):.1f}",
+                *(delta(rs, runs.get(b)) for b in BPR_BASELINES.values()),
+                delta(rs, fam_base) if fam in FAMILY_BASELINE else "—",
+                verdict(name, rs, {**{k: runs.get(b) for k, b in BPR_BASELINES.items()},
+                                   "family baseline": fam_base})]) + " |")
+    return text + [""]
+
+
 def recipes_table() -> list[str]:
-    """The recipes as pinned in pipelines/frontier_*.yaml (read through the config loader)."""
+    """The recipes as pinned in their files (read through the config loader)."""
     import sys
 
     sys.path.insert(0, str(ROOT))
     from recsys_neg.config import load_config, resolved_dict
 
     lines = ["| recipe | model | sampler | loss | batch order | lr / batch / seed |", "|---|---|---|---|---|---|"]
-    for path in sorted((ROOT / "pipelines").glob("frontier_*.yaml")):
+    baselines = [ROOT / "pipelines" / f"{n}.yaml" for n in BPR_BASELINES.values()]
+    for path in [*baselines, *sorted((ROOT / "pipelines").glob("frontier_*.yaml"))]:
         cfg = resolved_dict(load_config(path))
         model = f"{cfg['model']['name']} ({cfg['model']['similarity']})"
         sampler = cfg["sampler"]["name"] + (f" ×{cfg['sampler']['num_negatives']}"
@@ -79,7 +174,7 @@ def recipes_table() -> list[str]:
     return lines
 
 
-def render(samplers: Path, steps: Path, quality: Path, out: Path) -> None:
+def render(samplers: Path, steps: Path, quality: list[Path], out: Path) -> None:
     doc = json.loads(samplers.read_text())
     m = doc["machine"]
     text = ["# The frontier of negatives on Gowalla: synthesised, model-refreshed, memory, batches, losses", "",
@@ -118,18 +213,12 @@ def render(samplers: Path, steps: Path, quality: Path, out: Path) -> None:
     text += ["## 4. Recipes for the Gowalla comparison", "",
              "Four families; within a family only the sampler, batch order or loss differs (every other setting "
              "is pinned in the file: embedding 64, init, Adam, l2 1e-4, batch 2048, seed 2020, one thread). "
-             "MF-BPR and LightGCN-BPR compare samplers at one negative; the MF cosine softmax family compares "
+             "MF-BPR and LightGCN-BPR compare samplers at one negative (MF-BPR's uniform, DNS and mixed are the "
+             "sampler comparison's recipes, gowalla_samplers_*); the MF cosine softmax family compares "
              "losses on 256 shared uniform negatives and in-batch variants (clustered batches, cross-batch "
              "memory) against in-batch softmax; MF-CCL compares the memory against in-batch CCL.", "",
-             *recipes_table(), "", "## 5. Quality at equal training time", ""]
-    if quality.exists() and quality.with_suffix(".md").exists():
-        text += [quality.with_suffix(".md").read_text().strip(), ""]
-    else:
-        text += ["Not run yet. The comparison (each method against uniform, DNS and mixed of its family, same "
-                 "budget, >= 3 seeds, train -> valid for the length, train+valid -> test once) is:", "",
-                 "    python benchmarks/time_to_quality.py --recipes pipelines/frontier_*.yaml \\",
-                 "        --references pipelines/gowalla_als.yaml --budget 1800 --seeds 2020 2021 2022 --name frontier",
-                 "", "then `python benchmarks/frontier_report.py` puts its table here.", ""]
+             *recipes_table(), ""]
+    text += quality_section(quality)
     out.write_text("\n".join(text))
 
 
@@ -137,7 +226,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samplers", type=Path, default=RESULTS / "frontier_samplers.json")
     ap.add_argument("--steps", type=Path, default=RESULTS / "frontier_steps.json")
-    ap.add_argument("--quality", type=Path, default=RESULTS / "frontier.json")
+    ap.add_argument("--quality", type=Path, nargs="+", default=[RESULTS / f"{n}.json" for n in QUALITY],
+                    help="time_to_quality.py outputs of one budget, seeds and clock, one per family")
     ap.add_argument("--out", type=Path, default=RESULTS / "frontier.md")
     args = ap.parse_args()
     render(args.samplers, args.steps, args.quality, args.out)
