@@ -19,6 +19,11 @@ negatives drawn from the data's own marginal, which a proposal correction would 
 With dot-product scores (not bounded by 1) the clamp at e^{-1/t} is the paper's constant,
 not a bound; prefer cosine similarity with this loss. The temperature default is the
 shared 1.0 (the paper uses 0.5): set it in the recipe.
+
+Choosing tau+ in collaborative filtering: the paper's 0.1 is a 10-class prior (CIFAR-10).
+Here the chance that a uniform item is one of the user's positives is mean |I_u| / |I|,
+6.6e-4 on Gowalla; at 0.1 the correction subtracts far more than the false negatives
+weigh (benchmarks/results/frontier.md measures both).
 """
 from __future__ import annotations
 
