@@ -85,6 +85,14 @@ def delta(rs: list[dict], base: list[dict] | None) -> str:
     return f"{d:+.4f}" + ("" if p is None else f" (p {p:.2g})")
 
 
+def at_epoch(rs: list[dict], epoch: int) -> float:
+    """Validation Recall@20 at ``epoch``, linear between the curve's points, mean over seeds."""
+    import numpy as np
+
+    return statistics.mean(float(np.interp(epoch, [p["epoch"] for p in r["select"]["curve"]],
+                                           [p["recall@20"] for p in r["select"]["curve"]])) for r in rs)
+
+
 def verdict(name: str, rs: list[dict], bases: dict[str, list[dict]]) -> str:
     """Against the strongest baseline by mean test Recall@20: helps, no significant difference, or worse."""
     bases = {n: b for n, b in bases.items() if b and b is not rs}
@@ -121,20 +129,25 @@ def quality_section(paths: list[Path]) -> list[str]:
              "Δ is the difference of mean test Recall@20 against a baseline with Welch's t-test p over seeds "
              "(uniform, DNS and mixed are the MF-BPR recipes; the family baseline is the softmax recipe with the "
              "same negatives: 256 shared uniform for the losses, in-batch for the batch orders). s / epoch is "
-             "the median training epoch of the select phase, refreshes included.", ""]
+             "the median training epoch of the select phase, refreshes included. `valid @ E` separates the signal "
+             "from the cost: validation Recall@20 of the select phase at the family's common epoch E (the fewest "
+             "epochs any of its recipes reached; linear between validation points, mean over seeds).", ""]
     for name, d in docs.items():
         text.append(f"- `{name}` (load {d['meta'].get('load_range', '?')}): `{d['meta']['command']}`")
     text += ["", "| family | recipe | seeds | test Recall@20 | test NDCG@20 | epochs | s / epoch "
-             "| Δ vs uniform | Δ vs DNS | Δ vs mixed | Δ vs family baseline | verdict (p < 0.05) |", "|---|" + "---|" * 11]
+             "| valid @ E | Δ vs uniform | Δ vs DNS | Δ vs mixed | Δ vs family baseline | verdict (p < 0.05) |",
+             "|---|" + "---|" * 12]
     for fam, d in docs.items():
         names = list(dict.fromkeys(r["name"] for r in d["runs"] if r["name"] not in d["meta"].get("references", [])))
         fam_base = runs.get(FAMILY_BASELINE.get(fam, ""))
+        common = min((r["select"]["curve"][-1]["epoch"] for n in names for r in runs[n] if r["select"]["curve"]),
+                     default=0)
         for name in sorted(names, key=lambda n: (runs[n][0]["final"] is None, -statistics.mean(
                 r["final"]["test"]["recall@20"] for r in runs[n]) if runs[n][0]["final"] else 0)):
             rs = runs[name]
             if any(r["final"] is None for r in rs):
                 text.append(f"| {FAMILY_LABEL.get(fam, fam)} | {name} | {len(rs)} | no epoch within the budget | — | 0 | "
-                            f"> {statistics.mean(r['select']['train_s'] for r in rs):.0f} | — | — | — | — | — |")
+                            f"> {statistics.mean(r['select']['train_s'] for r in rs):.0f} | — | — | — | — | — | — |")
                 continue
 
             def ms(metric: str) -> str:
@@ -145,6 +158,7 @@ def quality_section(paths: list[Path]) -> list[str]:
                 FAMILY_LABEL.get(fam, fam), name, str(len(rs)), ms("recall@20"), ms("ndcg@20"),
                 "/".join(str(r["final"]["epochs"]) for r in rs),
                 f"{statistics.median(r['select']['s_per_epoch'] for r in rs):.1f}",
+                f"{at_epoch(rs, common):.4f} @ {common}",
                 *(delta(rs, runs.get(b)) for b in BPR_BASELINES.values()),
                 delta(rs, fam_base) if fam in FAMILY_BASELINE else "—",
                 verdict(name, rs, {**{k: runs.get(b) for k, b in BPR_BASELINES.items()},

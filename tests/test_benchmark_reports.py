@@ -57,7 +57,8 @@ def test_verdicts_follow_the_seeds(tmp_path):
     assert table["frontier_mf_bpr_worse"][-1] == "does not help: below DNS"
     assert table["gowalla_samplers_dns"][-1] == "baseline"
     p = ttest_ind([0.175, 0.176, 0.174], [0.166, 0.167, 0.168], equal_var=False).pvalue
-    assert table["frontier_mf_bpr_better"][8] == f"+0.0080 (p {p:.2g})"  # Δ vs DNS: 0.175 - 0.167
+    assert table["frontier_mf_bpr_better"][9] == f"+0.0080 (p {p:.2g})"  # Δ vs DNS: 0.175 - 0.167
+    assert table["frontier_mf_bpr_better"][7] == "0.1750 @ 3"  # validation at the family's common epoch
     assert table["frontier_mf_bpr_better"][3] == "0.1750 ± 0.0010"
     assert "no epoch within the budget" in table["frontier_mf_softmax_xbm"]
 
