@@ -101,8 +101,16 @@ def verdict(name: str, rs: list[dict], bases: dict[str, list[dict]]) -> str:
     best = max(bases, key=lambda n: statistics.mean(r["final"]["test"]["recall@20"] for r in bases[n]))
     d, p = compare(rs, bases[best])
     if p is None or p >= 0.05:
-        return f"no significant difference from {best}"
-    return f"helps: above {best}" if d > 0 else f"does not help: below {best}"
+        text = f"no significant difference from {best}"
+    else:
+        text = f"helps: above {best}" if d > 0 else f"does not help: below {best}"
+    family = bases.get("family baseline")
+    if best != "family baseline" and family:  # a gain inside its family, even where another family leads
+        fd, fp = compare(rs, family)
+        if fp is not None and fp < 0.05:
+            text += "; above" if fd > 0 else "; below"
+            text += " its family baseline"
+    return text
 
 
 def quality_section(paths: list[Path]) -> list[str]:

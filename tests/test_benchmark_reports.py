@@ -50,7 +50,8 @@ def test_verdicts_follow_the_seeds(tmp_path):
         "frontier_mf_bpr_same": [0.165, 0.169, 0.167],
         "frontier_mf_bpr_worse": [0.150, 0.151, 0.149]})
     inbatch = write(tmp_path / "frontier_inbatch.json", {
-        "frontier_mf_softmax_inbatch": [0.100, 0.101, 0.099], "frontier_mf_softmax_xbm": [None, None, None]})
+        "frontier_mf_softmax_inbatch": [0.100, 0.101, 0.099], "frontier_mf_softmax_xbm": [None, None, None],
+        "frontier_mf_softmax_clustered": [0.110, 0.111, 0.109]})
     table = rows(frontier_report.quality_section([bpr, inbatch]))
     assert table["frontier_mf_bpr_better"][-1] == "helps: above DNS"
     assert table["frontier_mf_bpr_same"][-1] == "no significant difference from DNS"
@@ -61,6 +62,7 @@ def test_verdicts_follow_the_seeds(tmp_path):
     assert table["frontier_mf_bpr_better"][7] == "0.1750 @ 3"  # validation at the family's common epoch
     assert table["frontier_mf_bpr_better"][3] == "0.1750 ± 0.0010"
     assert "no epoch within the budget" in table["frontier_mf_softmax_xbm"]
+    assert table["frontier_mf_softmax_clustered"][-1] == "does not help: below DNS; above its family baseline"
 
 
 def test_families_under_different_settings_are_refused(tmp_path):
