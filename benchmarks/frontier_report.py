@@ -16,6 +16,8 @@ import json
 import statistics
 from pathlib import Path
 
+from time_to_quality import mean_recall, mean_std
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks/results"
 # time_to_quality.py --name ...: one comparison per family; their baselines are named here
@@ -98,7 +100,7 @@ def verdict(name: str, rs: list[dict], bases: dict[str, list[dict]]) -> str:
     bases = {n: b for n, b in bases.items() if b and b is not rs}
     if not bases or name in BPR_BASELINES.values() or name in FAMILY_BASELINE.values():
         return "baseline"
-    best = max(bases, key=lambda n: statistics.mean(r["final"]["test"]["recall@20"] for r in bases[n]))
+    best = max(bases, key=lambda n: mean_recall(bases[n]))
     d, p = compare(rs, bases[best])
     if p is None or p >= 0.05:
         text = f"no significant difference from {best}"
@@ -150,20 +152,18 @@ def quality_section(paths: list[Path]) -> list[str]:
         fam_base = runs.get(FAMILY_BASELINE.get(fam, ""))
         common = min((r["select"]["curve"][-1]["epoch"] for n in names for r in runs[n] if r["select"]["curve"]),
                      default=0)
-        for name in sorted(names, key=lambda n: (runs[n][0]["final"] is None, -statistics.mean(
-                r["final"]["test"]["recall@20"] for r in runs[n]) if runs[n][0]["final"] else 0)):
+        unfinished = [n for n in names if any(r["final"] is None for r in runs[n])]
+        finished = sorted((n for n in names if n not in unfinished), key=lambda n: -mean_recall(runs[n]))
+        for name in [*finished, *unfinished]:
             rs = runs[name]
-            if any(r["final"] is None for r in rs):
+            if name in unfinished:
                 text.append(f"| {FAMILY_LABEL.get(fam, fam)} | {name} | {len(rs)} | no epoch within the budget | — | 0 | "
                             f"> {statistics.mean(r['select']['train_s'] for r in rs):.0f} | — | — | — | — | — | — |")
                 continue
 
-            def ms(metric: str) -> str:
-                v = [r["final"]["test"][metric] for r in rs]
-                return f"{statistics.mean(v):.4f} ± {statistics.stdev(v):.4f}" if len(v) > 1 else f"{v[0]:.4f}"
-
             text.append("| " + " | ".join([
-                FAMILY_LABEL.get(fam, fam), name, str(len(rs)), ms("recall@20"), ms("ndcg@20"),
+                FAMILY_LABEL.get(fam, fam), name, str(len(rs)),
+                *(mean_std([r["final"]["test"][m] for r in rs]) for m in ("recall@20", "ndcg@20")),
                 "/".join(str(r["final"]["epochs"]) for r in rs),
                 f"{statistics.median(r['select']['s_per_epoch'] for r in rs):.1f}",
                 f"{at_epoch(rs, common):.4f} @ {common}",

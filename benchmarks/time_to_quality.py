@@ -137,6 +137,16 @@ class Results:
         self.path.write_text(json.dumps(self.doc, indent=1))
 
 
+def mean_std(vals: list[float]) -> str:
+    """Mean ± sample std over seeds (the mean alone for one seed)."""
+    return f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else f"{vals[0]:.4f}"
+
+
+def mean_recall(rs: list[dict]) -> float:
+    """Mean test Recall@20 of a recipe's finished runs: the order of every table."""
+    return statistics.mean(r["final"]["test"]["recall@20"] for r in rs)
+
+
 def render(path: Path) -> None:
     """The markdown table and the plot, generated from the JSON only."""
     doc = json.loads(path.read_text())
@@ -149,20 +159,16 @@ def render(path: Path) -> None:
              "| recipe | seeds | test Recall@20 | test NDCG@20 | epochs | s / epoch | training s (select / final) "
              "| best valid Recall@20 | validation s |", "|---|---|---|---|---|---|---|---|---|"]
 
-    def ms(vals):
-        return f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else f"{vals[0]:.4f}"
-
     unfinished = {name: rs for name, rs in by.items() if any(r["final"] is None for r in rs)}
     by = {name: rs for name, rs in by.items() if name not in unfinished}
-    for name, rs in sorted(by.items(), key=lambda kv: -statistics.mean(r["final"]["test"]["recall@20"]
-                                                                        for r in kv[1])):
+    for name, rs in sorted(by.items(), key=lambda kv: -mean_recall(kv[1])):
         lines.append("| " + " | ".join([
-            name, str(len(rs)), ms([r["final"]["test"]["recall@20"] for r in rs]),
-            ms([r["final"]["test"]["ndcg@20"] for r in rs]),
+            name, str(len(rs)), mean_std([r["final"]["test"]["recall@20"] for r in rs]),
+            mean_std([r["final"]["test"]["ndcg@20"] for r in rs]),
             "/".join(str(r["final"]["epochs"]) for r in rs),
             f"{statistics.median(r['select']['s_per_epoch'] for r in rs):.1f}",
             f"{statistics.mean(r['select']['train_s'] for r in rs):.0f} / {statistics.mean(r['final']['train_s'] for r in rs):.0f}",
-            ms([r["select"]["best"]["recall@20"] for r in rs]),
+            mean_std([r["select"]["best"]["recall@20"] for r in rs]),
             f"{statistics.mean(r['select']['eval_s'] for r in rs):.0f}"]) + " |")
     for name, rs in sorted(unfinished.items()):
         lines.append(f"| {name} | {len(rs)} | no epoch finished within the budget | — | 0 | "
