@@ -27,6 +27,7 @@ from typing_extensions import Annotated
 from .data.config import DataConfig
 from .errors import ConfigError
 from .evaluation.options import BeyondAccuracyOptions, SampledOptions, optional_section
+from .lr_schedule import LRSchedule
 from .metric_key import MetricField, MetricKey
 from .registry import Params, Registry, format_validation_error, lazy_component_field
 
@@ -60,6 +61,9 @@ class TrainConfig(Strict):
     batch_size: int = Field(2048, ge=1)
     optimizer: Literal["adam", "sgd", "adagrad"] = "adam"
     lr: float = Field(1e-3, gt=0)
+    lr_schedule: LRSchedule | None = Field(
+        None, description="{name: cosine|linear, horizon_epochs, final_fraction, warmup_epochs}; "
+                          "none: a constant rate")
     l2: float = Field(1e-4, ge=0, description="weight of the batch embeddings' squared L2 norm")
     eval_every: int = Field(1, ge=1)
     eval_every_s: float | None = Field(

@@ -70,7 +70,9 @@ def kill_during_epoch(proc: subprocess.Popen, epoch: int, runs: Path, mid_epoch_
 
 @pytest.mark.parametrize("every_steps", [None, 25], ids=["from-epoch-end", "from-mid-epoch"])
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, every_steps):
-    path = write_pipeline(tmp_path, checkpoint_every_steps=every_steps)
+    # the mid-epoch case also decays the rate: it must follow the restored step, not restart
+    schedule = {"name": "cosine", "horizon_epochs": EPOCHS, "final_fraction": 0.1} if every_steps else None
+    path = write_pipeline(tmp_path, checkpoint_every_steps=every_steps, lr_schedule=schedule)
     cfg = load_config(path)
     reference = run_pipeline(cfg, tracker=make_tracker(cfg, f"sqlite:///{tmp_path / 'ref.db'}"),
                              out_dir=tmp_path / "reference")
@@ -90,6 +92,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, every_steps):
     assert resumed["test"] == reference.test  # exact, not approximately
     assert [h["epoch"] for h in resumed["history"]] == list(range(1, len(reference.history) + 1))
     assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in reference.history]
+    assert [h.get("lr") for h in resumed["history"]] == [h.get("lr") for h in reference.history]
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
     run = client.get_run(resumed["run_id"])

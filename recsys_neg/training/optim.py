@@ -20,6 +20,15 @@ class OptimizerGroup:
         for o in self.optimizers:
             o.step()
 
+    def set_lr(self, lr: float) -> None:
+        for o in self.optimizers:
+            for group in o.param_groups:
+                group["lr"] = lr
+
+    @property
+    def lr(self) -> float:
+        return self.optimizers[0].param_groups[0]["lr"]
+
     def state_dict(self) -> list[dict]:
         return [o.state_dict() for o in self.optimizers]
 
