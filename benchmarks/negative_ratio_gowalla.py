@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 
 import yaml
 
-from time_to_quality import ROOT, Results, run_recipe, select_scale
+from time_to_quality import ROOT, Results, run_all, run_recipe, select_scale, side_by_side
 
 LOSSES = {
     # dot product for BPR (its usual form); cosine for the contrastive losses, as in SimpleX / SSM
@@ -47,7 +48,8 @@ def render(path: Path) -> None:
     runs = doc["runs"]
     ks = sorted({r["k"] for r in runs})
     lines = [f"Gowalla, MF with uniform negatives, {doc['meta']['budget_s']:.0f} {doc['meta']['clock']} seconds of "
-             f"training per run, one thread; load {doc['meta']['load_range']}. Test Recall@20 / NDCG@20 "
+             f"training per run, one thread{side_by_side(doc)}; load {doc['meta']['load_range']}. "
+             "Test Recall@20 / NDCG@20 "
              f"(epochs chosen on validation). Command: `{doc['meta']['command']}`", "",
              "| loss | " + " | ".join(f"K={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
     for loss in LOSSES:
@@ -88,6 +90,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--eval-every-s", type=float, default=30.0)
     ap.add_argument("--data", default=str(ROOT.parent / "shared/datasets/gowalla"))
+    ap.add_argument("--jobs", type=int, default=1, help="training processes side by side (needs --clock cpu)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     ap.add_argument("--name", default="negative_ratio_gowalla")
     ap.add_argument("--render", type=Path)
@@ -99,7 +102,13 @@ def main() -> None:
     work = args.out / f"{args.name}-work"
     results = Results(args.out / f"{args.name}.json",
                       {"budget_s": args.budget, "clock": args.clock, "batch_size": args.batch_size})
+    results.doc["meta"]["jobs"] = args.jobs
     (work / "recipes").mkdir(parents=True, exist_ok=True)
+    def task(loss: str, k: int, spec: dict, file: Path) -> dict:
+        res = run_recipe(file, 2020, args.budget, args.eval_every_s, args.data, work, scale, clock=args.clock)
+        return {"loss": loss, "k": k, "recipe": spec, **res}
+
+    tasks = []
     for loss in args.losses:
         for k in args.ratios:
             spec = recipe(loss, k, args.batch_size, args.data)
@@ -107,9 +116,8 @@ def main() -> None:
                 continue
             file = work / "recipes" / f"{spec['name']}.yaml"
             file.write_text(yaml.safe_dump(spec, sort_keys=False))
-            res = run_recipe(file, 2020, args.budget, args.eval_every_s, args.data, work, scale, clock=args.clock)
-            results.add({"loss": loss, "k": k, "recipe": spec, **res})
-            print(json.dumps({"loss": loss, "k": k, "final": res["final"]}), flush=True)
+            tasks.append(partial(task, loss, k, spec, file))
+    run_all(tasks, args.jobs, results, args.clock, lambda r: {"loss": r["loss"], "k": r["k"], "final": r["final"]})
     results.save(finished=True)
     render(results.path)
 

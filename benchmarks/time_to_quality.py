@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,6 +138,29 @@ class Results:
         self.path.write_text(json.dumps(self.doc, indent=1))
 
 
+def run_all(tasks: list, jobs: int, results: "Results", clock: str, show=lambda res: res) -> None:
+    """Run ``tasks`` (callables returning a run's record), ``jobs`` training processes at a time.
+
+    More than one at a time only under the CPU clock: each process then is charged its own CPU
+    seconds at one thread, so a budget means the same work whatever runs beside it (memory
+    bandwidth apart: per-epoch seconds rise a little, printed with the load). Records reach the
+    JSON in the order runs finish, each as soon as it does."""
+    if jobs > 1 and clock != "cpu":
+        raise SystemExit("--jobs above 1 needs --clock cpu: side-by-side runs would share wall seconds")
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # threads only wait on training subprocesses
+        for fut in as_completed([pool.submit(t) for t in tasks]):
+            res = fut.result()
+            results.add(res)
+            print(json.dumps(show(res)), flush=True)
+
+
+def side_by_side(doc: dict) -> str:
+    jobs = doc["meta"].get("jobs", 1)
+    return f", {jobs} runs side by side" if jobs > 1 else ""
+
+
 def mean_std(vals: list[float]) -> str:
     """Mean ± sample std over seeds (the mean alone for one seed)."""
     return f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else f"{vals[0]:.4f}"
@@ -155,7 +179,7 @@ def render(path: Path) -> None:
         by.setdefault(r["name"] + (" (reference)" if r["name"] in refs else ""), []).append(r)
     clock = "CPU" if doc["meta"].get("clock") == "cpu" else "wall-clock"
     lines = [f"Gowalla (train+valid -> test, full ranking), {doc['meta']['budget_s']:.0f} {clock} seconds of training "
-             f"per run, one thread; machine load {doc['meta']['load_range']}. Command: `{doc['meta']['command']}`", "",
+             f"per run, one thread{side_by_side(doc)}; machine load {doc['meta']['load_range']}. Command: `{doc['meta']['command']}`", "",
              "| recipe | seeds | test Recall@20 | test NDCG@20 | epochs | s / epoch | training s (select / final) "
              "| best valid Recall@20 | validation s |", "|---|---|---|---|---|---|---|---|---|"]
 
@@ -217,6 +241,8 @@ def main() -> None:
     ap.add_argument("--set", dest="extra", action="append", default=[], help="override for every recipe")
     ap.add_argument("--recbole", nargs="*", default=[], choices=["LightGCN", "SimpleX"])
     ap.add_argument("--recbole-python", default=str(ROOT.parent / "venv-recbole/bin/python"))
+    ap.add_argument("--jobs", type=int, default=1, help="training processes side by side (needs --clock cpu; "
+                                                          "at most one per core)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     ap.add_argument("--name", default="time_to_quality")
     ap.add_argument("--render", type=Path, help="only regenerate the table and plot from this JSON")
@@ -229,15 +255,13 @@ def main() -> None:
     results = Results(args.out / f"{args.name}.json", {
         "budget_s": args.budget, "eval_every_s": args.eval_every_s, "seeds": args.seeds, "clock": args.clock,
         "select_scale": scale, "references": [Path(r).stem for r in args.references]})
+    results.doc["meta"]["jobs"] = args.jobs  # not a setting that must match to keep finished runs
     # seed-major: an interrupted comparison has every recipe at its first seeds, not some at none
-    for seed in args.seeds:
-        for recipe in [*args.references, *args.recipes]:
-            if (recipe in args.references and seed != args.seeds[0]) or results.done(Path(recipe).stem, seed):
-                continue
-            res = run_recipe(recipe, seed, args.budget, args.eval_every_s, args.data, work, scale, args.extra,
-                             stop_early=recipe in args.references, clock=args.clock)
-            results.add(res)
-            print(json.dumps({k: res[k] for k in ("name", "seed", "final")}), flush=True)
+    tasks = [partial(run_recipe, recipe, seed, args.budget, args.eval_every_s, args.data, work, scale, args.extra,
+                     stop_early=recipe in args.references, clock=args.clock)
+             for seed in args.seeds for recipe in [*args.references, *args.recipes]
+             if not ((recipe in args.references and seed != args.seeds[0]) or results.done(Path(recipe).stem, seed))]
+    run_all(tasks, args.jobs, results, args.clock, lambda res: {k: res[k] for k in ("name", "seed", "final")})
     for model in args.recbole:
         from recbole_reference import recbole_reference
 

@@ -79,3 +79,22 @@ def test_harness_table_keeps_a_recipe_that_finished_no_epoch(tmp_path):
     assert "| fast | 3 | 0.1600 ± 0.0100 |" in table
     assert "| slow | 3 | no epoch finished within the budget |" in table
     assert path.with_suffix(".png").stat().st_size > 0
+
+
+def test_runs_side_by_side_reach_the_json_as_they_finish_and_need_the_cpu_clock(tmp_path):
+    import threading
+
+    both_started = threading.Barrier(2, timeout=10)  # fails unless the two tasks really overlap
+
+    def task(name):
+        def go():
+            both_started.wait()
+            return run(name, 1, 0.1)
+        return go
+
+    results = time_to_quality.Results(tmp_path / "r.json", {"budget_s": 1.0})
+    time_to_quality.run_all([task("a"), task("b")], 2, results, "cpu")
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert sorted(r["name"] for r in saved["runs"]) == ["a", "b"]
+    with pytest.raises(SystemExit, match="--clock cpu"):
+        time_to_quality.run_all([task("c")], 2, results, "wall")
