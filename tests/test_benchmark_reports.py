@@ -98,3 +98,31 @@ def test_runs_side_by_side_reach_the_json_as_they_finish_and_need_the_cpu_clock(
     assert sorted(r["name"] for r in saved["runs"]) == ["a", "b"]
     with pytest.raises(SystemExit, match="--clock cpu"):
         time_to_quality.run_all([task("c")], 2, results, "wall")
+
+
+def test_budget_map_names_the_best_recipe_within_each_budget(tmp_path):
+    import budget_map
+
+    def curve_run(name, seed, points, reference=False):
+        r = run(name, seed, 0.15)
+        r["select"]["curve"] = [{"epoch": i + 1, "train_s": t, "recall@20": v} for i, (t, v) in enumerate(points)]
+        r["select"]["best"] = max(r["select"]["curve"], key=lambda p: p["recall@20"])
+        return r
+
+    fast = {"meta": {**META, "budget_s": 150.0},  # early leader, short run
+            "runs": [curve_run("fast", 1, [(30, 0.15), (120, 0.17)]), curve_run("fast", 2, [(30, 0.13), (120, 0.19)])]}
+    slow = {"meta": {**META, "budget_s": 1800.0, "references": ["als"]},
+            "runs": [curve_run("slow", 1, [(30, 0.05), (500, 0.19), (1500, 0.21)]),
+                     curve_run("als", 1, [(5, 0.18)])]}
+    (tmp_path / "a.json").write_text(json.dumps(fast))
+    (tmp_path / "b.json").write_text(json.dumps(slow))
+    recipes, clock, tests = budget_map.load_runs([tmp_path / "a.json", tmp_path / "b.json"])
+    md = budget_map.table(recipes, tests, clock, "cmd")
+    rows = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if " min |" in line}
+    assert "fast (0.1400)" in rows["1 min"] and "slow (0.0500)" in rows["1 min"]  # mean of the seeds' bests
+    assert "fast (0.1800)" in rows["2.5 min"]
+    assert rows["10 min"].split(" | ")[1] == "slow (0.1900)"  # fast's run was too short to count at 10 min
+    assert rows["30 min"].split(" | ")[1] == "slow (0.2100)" and rows["30 min"].endswith("0.1800 |")
+    (tmp_path / "c.json").write_text(json.dumps({**fast, "meta": {**fast["meta"], "clock": "wall"}}))
+    with pytest.raises(SystemExit, match="different clocks"):
+        budget_map.load_runs([tmp_path / "a.json", tmp_path / "c.json"])
