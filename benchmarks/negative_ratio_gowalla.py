@@ -57,7 +57,8 @@ def render(path: Path) -> None:
         for k in ks:
             r = next((r for r in runs if r["loss"] == loss and r["k"] == k), None)
             cells.append("—" if r is None else f"{r['final']['test']['recall@20']:.4f} / "
-                         f"{r['final']['test']['ndcg@20']:.4f} ({r['final']['epochs']} ep.)")
+                         f"{r['final']['test']['ndcg@20']:.4f} ({r['final']['epochs']} ep."
+                         + (", cut by the budget" if r["final"].get("stopped") == "time_budget" else "") + ")")
         lines.append(f"| {loss} | " + " | ".join(cells) + " |")
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
