@@ -46,7 +46,8 @@ def load_runs(paths: list[Path]) -> tuple[dict[str, dict], str, dict[str, list[d
                 longest[name] = (budget, rs, path)
     if len(clocks) > 1:
         raise SystemExit(f"the files were measured with different clocks ({sorted(clocks)}): not comparable")
-    return {name: {"budget_s": b, "runs": rs, "file": p.name} for name, (b, rs, p) in longest.items()}, \
+    return {name: {"budget_s": b, "runs": rs, "file": p.name, "reference": rs[0]["reference"]}
+            for name, (b, rs, p) in longest.items()}, \
         clocks.pop(), tests
 
 
@@ -68,10 +69,10 @@ def table(recipes: dict[str, dict], tests: dict[str, list[dict]], clock: str, co
              "| budget | best recipe (valid Recall@20) | runner-up | ALS |", "|---|---|---|---|"]
     for minutes in BUDGETS_MIN:
         s = minutes * 60
-        ranked = sorted(((v, n) for n, rec in recipes.items() if not rec["runs"][0]["reference"]
+        ranked = sorted(((v, n) for n, rec in recipes.items() if not rec["reference"]
                          and rec["budget_s"] >= s * 0.85  # a run that lasted (nearly) that long
                          and (v := best_within(rec["runs"], s)) is not None), reverse=True)
-        als = [best_within(rec["runs"], s) for rec in recipes.values() if rec["runs"][0]["reference"]]
+        als = [best_within(rec["runs"], s) for rec in recipes.values() if rec["reference"]]
         cell = lambda i: f"{ranked[i][1]} ({ranked[i][0]:.4f})" if len(ranked) > i else "—"  # noqa: E731
         lines.append(f"| {minutes:g} min | {cell(0)} | {cell(1)} | "
                      f"{max((a for a in als if a is not None), default=float('nan')):.4f} |")
@@ -79,7 +80,7 @@ def table(recipes: dict[str, dict], tests: dict[str, list[dict]], clock: str, co
               "measured budget:", "", "| recipe | budget (min) | seeds | test Recall@20 | test NDCG@20 | file |",
               "|---|---|---|---|---|---|"]
     rows = [(t["budget_s"], name, t) for name, ts in tests.items() for t in ts
-            if not (recipes[name]["runs"][0]["reference"] and t["file"] != recipes[name]["file"])]
+            if not (recipes[name]["reference"] and t["file"] != recipes[name]["file"])]
     # a reference (ALS) is listed once, from the longest file: it stops early, whatever the budget
     for budget, name, t in sorted(rows, key=lambda x: (x[0], -statistics.mean(
             r["final"]["test"]["recall@20"] for r in x[2]["runs"]))):
@@ -101,7 +102,7 @@ def plot(recipes: dict[str, dict], path: Path) -> None:
     i = 0
     for name in order:
         rec = recipes[name]
-        if rec["runs"][0]["reference"]:
+        if rec["reference"]:
             b = rec["runs"][0]["select"]["best"]
             ax.scatter([max(b["train_s"], 1) / 60], [b["recall@20"]], marker="*", s=200, color="black",
                        zorder=5, label=f"{name} (reference)")
@@ -138,7 +139,7 @@ def main() -> None:
     args = ap.parse_args()
     recipes, clock, tests = load_runs(args.files)
     if args.recipes:
-        keep = set(args.recipes) | {n for n, r in recipes.items() if r["runs"][0]["reference"]}
+        keep = set(args.recipes) | {n for n, r in recipes.items() if r["reference"]}
         recipes = {n: r for n, r in recipes.items() if n in keep}
         tests = {n: t for n, t in tests.items() if n in keep}
     files = " ".join(str(f.resolve().relative_to(ROOT)) if f.resolve().is_relative_to(ROOT) else str(f) for f in args.files)

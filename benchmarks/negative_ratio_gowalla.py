@@ -105,6 +105,7 @@ def main() -> None:
                       {"budget_s": args.budget, "clock": args.clock, "batch_size": args.batch_size})
     results.doc["meta"]["jobs"] = args.jobs
     (work / "recipes").mkdir(parents=True, exist_ok=True)
+
     def task(loss: str, k: int, spec: dict, file: Path) -> dict:
         res = run_recipe(file, 2020, args.budget, args.eval_every_s, args.data, work, scale, clock=args.clock)
         return {"loss": loss, "k": k, "recipe": spec, **res}

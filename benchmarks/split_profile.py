@@ -36,8 +36,8 @@ def main() -> None:
     args = ap.parse_args()
     from recsys_neg.data import load_gowalla
 
-    sel, fin = load_gowalla(args.data), load_gowalla(args.data, merge_valid=True)
-    rows = {"valid": profile(sel.train, sel.valid), "test": profile(sel.train, fin.test)}
+    data = load_gowalla(args.data)  # train / valid / test as files: popularity from train.txt for both
+    rows = {"valid": profile(data.train, data.valid), "test": profile(data.train, data.test)}
     lines = ["Gowalla splits as the time-to-quality protocol uses them: select on train -> valid, report "
              "train+valid -> test. Popularity = the item's number of interactions in train.txt, for both. "
              "Command: "

@@ -71,3 +71,17 @@ def test_a_bad_schedule_is_refused_before_training(tmp_path):
         _pipeline(tmp_path, 2, {"name": "cosine", "horizon_epochs": 0})
     with pytest.raises(ConfigError, match="horizon_epochs"):
         _pipeline(tmp_path, 2, {"name": "cosine"})
+
+
+def test_the_data_parallel_optimiser_passes_the_rate_to_every_inner_optimiser():
+    import torch
+
+    from recsys_neg.distributed.gradients import ReducingOptimizer
+    from recsys_neg.training.optim import OptimizerGroup
+
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    group = OptimizerGroup([torch.optim.Adam([a], lr=1e-3), torch.optim.SGD([b], lr=1e-3)])
+    wrapped = ReducingOptimizer(group, reducer=None, weight=lambda: 1.0)
+    wrapped.set_lr(2.5e-4)
+    assert wrapped.lr == 2.5e-4
+    assert [g["lr"] for o in group.optimizers for g in o.param_groups] == [2.5e-4, 2.5e-4]

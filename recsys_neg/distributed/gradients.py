@@ -181,6 +181,13 @@ class ReducingOptimizer:
         self.reducer.reduce(self.weight())
         self.inner.step()
 
+    def set_lr(self, lr: float) -> None:
+        self.inner.set_lr(lr)
+
+    @property
+    def lr(self) -> float:
+        return self.inner.lr
+
     def state_dict(self):
         return self.inner.state_dict()
 

@@ -106,8 +106,9 @@ class Trainer:
         users_all, items_all = (t.to(self.device) for t in self.data.train_pairs)
         parts = None
         if not self.model.self_training:
-            self._optimizers = build_optimizer(self.model, self.cfg.optimizer, self.cfg.lr, extra=[self.loss_fn])
-            self.optimizer = self.parallel.optimizer(self._optimizers, [self.model, self.loss_fn])
+            self.optimizer = self.parallel.optimizer(
+                build_optimizer(self.model, self.cfg.optimizer, self.cfg.lr, extra=[self.loss_fn]),
+                [self.model, self.loss_fn])
             parts = StepParts(self.model, self.sampler, self.selector, self.loss_fn, self.optimizer, self.cfg.l2)
         in_epoch = self._restore(resume) if resume is not None else None
         progress = Progress(self.cfg.progress and self.parallel.is_writer, self.cfg.epochs)
@@ -163,7 +164,7 @@ class Trainer:
             idx = in_epoch.perm[lo: lo + bs]
             self.global_step += 1  # counts across epochs (schedules read it)
             if self.cfg.lr_schedule is not None:
-                self._optimizers.set_lr(self.cfg.lr * lr_factor(self.cfg.lr_schedule, self.global_step,
+                self.optimizer.set_lr(self.cfg.lr * lr_factor(self.cfg.lr_schedule, self.global_step,
                                                                 math.ceil(n / bs)))
             mine = self.parallel.shard(idx)  # this process's share of the global batch
             loss = (train_step(parts, users_all[mine], items_all[mine],
@@ -196,7 +197,7 @@ class Trainer:
                   "epoch_seconds": seconds, "positives_per_s": in_epoch.seen / max(seconds, 1e-9),
                   **({"epoch_wall_seconds": time.perf_counter() - wall0} if self.cfg.budget_clock == "cpu" else {}),
                   "fraction": in_epoch.seen / n, "train_seconds": self.result.seconds,
-                  **({"lr": self._optimizers.lr} if self.cfg.lr_schedule is not None else {}),
+                  **({"lr": self.optimizer.lr} if self.cfg.lr_schedule is not None else {}),
                   **{f"time_{k}": v for k, v in timer.totals.items()}}
         return record, out_of_time
 
